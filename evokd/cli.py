@@ -1,0 +1,176 @@
+"""The `evokd` command. Each pipeline stage is a subcommand (`evokd synthesize --round 3`), the
+same verb as its DVC stage, module and params block. This is the edge: it reads params.yaml once
+and passes the typed config down."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import typer
+
+from evokd.errors import EvokdError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Distil an LLM teacher into a small student, round by round (EvoKD on DVC).")
+log = logging.getLogger("evokd")
+
+ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="The params file to read.")
+RoundOpt = typer.Option(..., "--round", "-r", min=1, help="The round slot to run (1 = first round).")
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="evokd: %(message)s", stream=sys.stderr)
+    # Models come from the installed packages or local folders; never from a hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except EvokdError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def _config(params: Path):
+    from evokd.config import load_config
+
+    return load_config(params)
+
+
+def _run_stage(verb: str, k: int, params: Path, step: Callable) -> None:
+    """Load config, skip inactive slots cheaply, time the step, record its meta file."""
+    from evokd.io import write_json
+    from evokd.paths import Round
+    from evokd.rounds.inactive import write_placeholders
+    from evokd.rounds.plan import is_active
+
+    with _user_errors():
+        cfg = _config(params)
+        name = f"{verb}@{k}"
+        if not is_active(k):
+            write_placeholders(verb, k)
+            write_json(Round(k).meta(verb), {"stage": name, "active": False})
+            log.info("%s: inactive slot (rounds=%d), placeholders written", name, cfg.rounds)
+            return
+        start = time.perf_counter()
+        teacher = None
+        if verb in ("synthesize", "label", "analyze"):
+            from evokd.teachers import make_teacher
+
+            teacher = make_teacher(cfg)
+        result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)
+        wall = round(time.perf_counter() - start, 2)
+        meta = {"stage": name, "active": True, "wall_s": wall, **result}
+        if teacher is not None:
+            meta["teacher"] = teacher.usage.to_dict()
+        write_json(Round(k).meta(verb), meta)
+        log.info("%s finished in %.1fs %s", name, wall, _brief(result))
+
+
+def _brief(result: dict) -> str:
+    keep = {k: v for k, v in result.items() if isinstance(v, (int, float, str)) and v is not None}
+    return " ".join(f"{k}={v}" for k, v in list(keep.items())[:6])
+
+
+@app.command()
+def prepare(params: Path = ParamsOpt) -> None:
+    """Round 0: load the dataset, draw the seed set, train the first student, first feedback."""
+    from evokd.io import write_json
+    from evokd.paths import Round
+    from evokd.rounds import prepare as step
+    from evokd.teachers import make_teacher
+
+    with _user_errors():
+        cfg = _config(params)
+        start = time.perf_counter()
+        teacher = make_teacher(cfg)
+        result = step.run(cfg, teacher)
+        wall = round(time.perf_counter() - start, 2)
+        write_json(Round(0).meta("prepare"), {"stage": "prepare", "wall_s": wall, **result,
+                                              "teacher": teacher.usage.to_dict()})
+        log.info("prepare finished in %.1fs %s", wall, _brief(result))
+
+
+@app.command()
+def plan(params: Path = ParamsOpt) -> None:
+    """Write one activation file per round slot from `rounds`."""
+    from evokd.rounds import plan as step
+
+    with _user_errors():
+        result = step.run(_config(params))
+        log.info("plan: %d of %d round slots active", result["rounds"], result["slots"])
+
+
+@app.command()
+def synthesize(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
+    """The teacher writes round k's hard and easy samples from the last analysis."""
+    from evokd.rounds import synthesize as step
+
+    _run_stage("synthesize", round, params, step.run)
+
+
+@app.command()
+def label(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
+    """A separate teacher call labels round k's samples; invalid ones are kept with a reason."""
+    from evokd.rounds import label as step
+
+    _run_stage("label", round, params, step.run)
+
+
+@app.command()
+def train(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
+    """Continue the student on round k's samples plus a review of earlier ones."""
+    from evokd.rounds import train as step
+
+    _run_stage("train", round, params, step.run)
+
+
+@app.command()
+def evaluate(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
+    """Score round k's student on the test split; feedback of the previous student."""
+    from evokd.rounds import evaluate as step
+
+    _run_stage("evaluate", round, params, step.run)
+
+
+@app.command()
+def analyze(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
+    """The teacher analyses what the student gets wrong; it feeds round k+1."""
+    from evokd.rounds import analyze as step
+
+    _run_stage("analyze", round, params, step.run)
+
+
+@app.command()
+def report(params: Path = ParamsOpt) -> None:
+    """Summarise all rounds: metrics/summary.json, metrics/scores.csv, reports/report.md."""
+    from evokd.rounds import report as step
+
+    with _user_errors():
+        step.run(_config(params))
+
+
+@app.command()
+def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yaml should have.")) -> None:
+    """Rewrite slots.yaml so that dvc.yaml declares N round slots (raise it to run more rounds)."""
+    from evokd.rounds.plan import write_slots
+
+    with _user_errors():
+        write_slots(n)
+        typer.echo(f"slots.yaml now declares {n} round slots; commit it, then `dvc repro`.")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,185 @@
+"""params.yaml -> a typed, validated config, loaded once at the edge (the CLI) and passed down.
+
+Unknown keys and bad values stop with a message naming the key and what is allowed. Nothing
+below the CLI reads YAML or the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evokd.errors import ConfigError
+
+FORMATS = ("trec", "csv", "tsv", "jsonl", "conll")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll"}
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Block):
+    """Where the labelled data lives and how to read it."""
+
+    train: str
+    test: str
+    dev: Optional[str] = None
+    format: Optional[Literal["trec", "csv", "tsv", "jsonl", "conll"]] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    # TREC labels are `COARSE:fine`; the coarse set (6 classes) is the usual task.
+    trec_labels: Literal["coarse", "fine"] = "coarse"
+    encoding: str = "utf-8"
+
+    def resolved_format(self) -> str:
+        """The declared format, or the one the train file's extension implies."""
+        if self.format:
+            return self.format
+        suffix = Path(self.train).suffix.lower()
+        name = Path(self.train).name.upper()
+        if suffix in _EXTENSIONS:
+            return _EXTENSIONS[suffix]
+        if name.startswith("TREC") or suffix == ".label":
+            return "trec"
+        raise ConfigError(
+            f"dataset.format: cannot infer the format of {self.train!r} from its extension; "
+            f"set dataset.format to one of {', '.join(FORMATS)}"
+        )
+
+    @model_validator(mode="after")
+    def _distinct_files(self) -> "DatasetConfig":
+        if Path(self.train) == Path(self.test):
+            raise ValueError(
+                "dataset.test is the same file as dataset.train; the test split must be held out"
+            )
+        return self
+
+
+class TeacherConfig(_Block):
+    """Who plays the teacher. `simulated` runs offline from the labelled train pool."""
+
+    provider: Literal["simulated"] = "simulated"
+    model: Optional[str] = None
+    base_url: Optional[str] = None
+    # Simulated teacher: probability that a label is replaced by a wrong one (a fallible LLM).
+    label_noise: float = Field(0.0, ge=0.0, le=1.0)
+    # Where teacher responses are cached; outside DVC outputs so that re-runs never pay twice.
+    cache_dir: str = ".evokd/cache"
+
+
+class PrepareConfig(_Block):
+    """Round 0: pool embedding for the simulated teacher."""
+
+    embed_batch_size: int = Field(128, ge=1)
+    embed_max_length: int = Field(64, ge=8, le=512)
+
+
+class SynthesizeConfig(_Block):
+    """What the teacher writes each round."""
+
+    strategy: Literal["evokd", "random", "uncertainty"] = "evokd"
+    n_hard: int = Field(24, ge=0)
+    n_easy: int = Field(8, ge=0)
+    # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
+    candidates: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _some_samples(self) -> "SynthesizeConfig":
+        if self.n_hard + self.n_easy == 0:
+            raise ValueError("synthesize.n_hard + synthesize.n_easy must be at least 1")
+        return self
+
+
+class LabelConfig(_Block):
+    """Validation of the teacher's labelled samples."""
+
+    min_chars: int = Field(3, ge=1)
+    max_chars: int = Field(500, ge=1)
+    # A sample whose word 3-grams are covered this much by one test sample is a leak.
+    leak_overlap: float = Field(0.8, gt=0.0, le=1.0)
+    # Warn (and record) when a round rejects more than this share of its samples.
+    max_reject_rate: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class TrainConfig(_Block):
+    """Student fine-tuning; continued from the previous round's checkpoint."""
+
+    backbone: str = "minilm"
+    epochs: int = Field(4, ge=1)
+    seed_epochs: int = Field(10, ge=1)
+    learning_rate: float = Field(1e-4, gt=0.0)
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(64, ge=8, le=512)
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    # Replay: this many earlier samples (seed + earlier rounds) per new sample.
+    review_ratio: float = Field(1.0, ge=0.0)
+    threads: Optional[int] = Field(None, ge=1)
+
+
+class EvaluateConfig(_Block):
+    batch_size: int = Field(64, ge=1)
+
+
+class AnalyzeConfig(_Block):
+    """What the teacher is shown when it analyses the student."""
+
+    n_wrong: int = Field(8, ge=0)
+    n_correct: int = Field(4, ge=0)
+
+
+class Config(_Block):
+    """The whole params.yaml."""
+
+    task: Literal["classification"] = "classification"
+    dataset: DatasetConfig
+    shots: int = Field(1, ge=1)
+    seed: int = 0
+    rounds: int = Field(4, ge=0)
+    teacher: TeacherConfig = TeacherConfig()
+    prepare: PrepareConfig = PrepareConfig()
+    synthesize: SynthesizeConfig = SynthesizeConfig()
+    label: LabelConfig = LabelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    analyze: AnalyzeConfig = AnalyzeConfig()
+
+
+def _describe(err: dict) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key (check its spelling; see the documented keys in README.md)"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{key}: {msg} (got {err.get('input')!r})"
+
+
+def parse_config(data: Any, source: str = "params.yaml") -> Config:
+    """Validate a params mapping; raise ConfigError naming every bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: invalid configuration:\n  {problems}") from None
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run evokd from the project root (where dvc.yaml is)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, str(path))

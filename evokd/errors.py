@@ -1,0 +1,28 @@
+"""Named errors. Each message says what is wrong and what the user can do about it.
+
+The CLI prints these without a traceback; anything else is a bug and keeps its traceback.
+"""
+
+
+class EvokdError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class ConfigError(EvokdError):
+    """params.yaml is missing, malformed, or holds a value that is not allowed."""
+
+
+class DataError(EvokdError):
+    """A dataset file cannot be read; the message names the file and line."""
+
+
+class TeacherError(EvokdError):
+    """The teacher could not be reached or kept failing."""
+
+
+class BudgetExceeded(TeacherError):
+    """The teacher budget would be exceeded; everything so far is kept."""
+
+
+class PipelineError(EvokdError):
+    """A stage's inputs are missing or inconsistent (run the earlier stages first)."""

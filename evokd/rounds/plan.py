@@ -1,0 +1,60 @@
+"""plan: one activation file per round slot, so that round k depends on its own file and never
+on `rounds` itself. Raising `rounds` from 4 to 8 rewrites only slots 5..8; DVC skips 1..4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from evokd.config import Config
+from evokd.errors import ConfigError
+from evokd.io import atomic_write_text, read_json, write_json
+from evokd.paths import PLAN, SLOTS_FILE, Round
+
+
+def read_slots(path: Path = SLOTS_FILE) -> list[int]:
+    """The round slots dvc.yaml declares (kept in slots.yaml, which dvc.yaml loads as vars)."""
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run `evokd slots 12` to create the round slots")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return sorted(int(k) for k in (data.get("slots") or {}))
+
+
+def write_slots(n: int, path: Path = SLOTS_FILE) -> None:
+    """Rewrite slots.yaml with n round slots (each slot knows its previous round)."""
+    if n < 1:
+        raise ConfigError("slots: need at least one round slot")
+    lines = ["# Round slots for dvc.yaml's foreach (DVC has no loops). Rewrite with `evokd slots N`.",
+             "slots:"]
+    # Keys must be strings: DVC silently expands a foreach over integer keys to no stages.
+    lines += [f"  \"{k}\": {{prev: {k - 1}}}" for k in range(1, n + 1)]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def run(cfg: Config) -> dict:
+    slots = read_slots()
+    if cfg.rounds > len(slots):
+        raise ConfigError(
+            f"rounds: {cfg.rounds} is more than the {len(slots)} round slots in {SLOTS_FILE}; "
+            f"run `evokd slots {cfg.rounds}` and commit slots.yaml, then run again"
+        )
+    PLAN.mkdir(parents=True, exist_ok=True)
+    for k in slots:
+        write_json(Round(k).plan, {"round": k, "active": k <= cfg.rounds})
+    for stale in PLAN.glob("*.json"):
+        if stale.stem.isdigit() and int(stale.stem) not in slots:
+            stale.unlink()
+    return {"rounds": cfg.rounds, "slots": len(slots)}
+
+
+def is_active(k: int) -> bool:
+    """Whether round k runs; inactive slots write placeholders without importing torch."""
+    path = Round(k).plan
+    if not path.exists():
+        raise ConfigError(f"{path}: missing; run `dvc repro plan` (or `evokd plan`) first")
+    return bool(read_json(path)["active"])
+
+
+def active_rounds() -> list[int]:
+    return [k for k in read_slots() if Round(k).plan.exists() and is_active(k)]

@@ -1,0 +1,101 @@
+"""report: gather every active round into metrics/summary.json (DVC metrics), a score-per-round
+plot file, and a Markdown report a person can read."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+
+from evokd.config import Config
+from evokd.io import atomic_write_text, read_json, write_json
+from evokd.paths import METRICS, REPORTS, Round
+from evokd.rounds.plan import active_rounds
+from evokd.teachers.base import Usage
+
+TEACHER_VERBS = ("prepare", "synthesize", "label", "analyze")
+ROUND_VERBS = ("synthesize", "label", "train", "evaluate", "analyze")
+
+
+def _meta(k: int, verb: str) -> dict:
+    path = Round(k).meta(verb)
+    return read_json(path) if path.exists() else {}
+
+
+def collect(cfg: Config) -> dict:
+    rounds = [0] + active_rounds()
+    per_round = [read_json(Round(k).scores) for k in rounds]
+    usage, accepted, rejected = Usage(), 0, Counter()
+    timings: dict[str, list] = {}
+    rows = []
+    for k in rounds:
+        verbs = ("prepare",) if k == 0 else ROUND_VERBS
+        metas = {verb: _meta(k, verb) for verb in verbs}
+        for verb in TEACHER_VERBS:
+            usage.add(metas.get(verb, {}).get("teacher", {}))
+        label = metas.get("label", {})
+        accepted += label.get("accepted", 0)
+        rejected.update(label.get("rejected", {}))
+        timings[str(k)] = {verb: m.get("wall_s") for verb, m in metas.items()}
+        rows.append({
+            "round": k,
+            "macro_f1": per_round[k]["macro_f1"], "accuracy": per_round[k]["accuracy"],
+            "accepted": label.get("accepted", metas.get("prepare", {}).get("seed", 0)),
+            "rejected": sum(label.get("rejected", {}).values()),
+            "wall_s": round(sum(m.get("wall_s") or 0 for m in metas.values()), 1),
+        })
+    final = per_round[-1]
+    return {
+        "rounds_completed": len(rounds) - 1,
+        "metric": "macro_f1",
+        "score": final["macro_f1"],
+        "accuracy": final["accuracy"],
+        "round0_score": per_round[0]["macro_f1"],
+        "per_round": [r["macro_f1"] for r in per_round],
+        "per_round_accuracy": [r["accuracy"] for r in per_round],
+        "samples": {"accepted": accepted, "rejected": dict(sorted(rejected.items())),
+                    "rejected_total": sum(rejected.values())},
+        "teacher": {"provider": cfg.teacher.provider, "model": cfg.teacher.model, **usage.to_dict()},
+        "per_label_f1": {lab: v["f1"] for lab, v in final["per_label"].items()},
+        "wall_s": {"total": round(sum(r["wall_s"] for r in rows), 1), "per_round": timings},
+        "_rows": rows,
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = "| round | macro-F1 | accuracy | accepted | rejected | wall s |\n|---:|---:|---:|---:|---:|---:|\n"
+    return head + "".join(
+        f"| {r['round']} | {r['macro_f1']:.4f} | {r['accuracy']:.4f} | {r['accepted']} | "
+        f"{r['rejected']} | {r['wall_s']} |\n" for r in rows)
+
+
+def run(cfg: Config) -> dict:
+    summary = collect(cfg)
+    rows = summary.pop("_rows")
+    write_json(METRICS / "summary.json", summary)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["round", "macro_f1", "accuracy"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: r[k] for k in ("round", "macro_f1", "accuracy")} for r in rows)
+    atomic_write_text(METRICS / "scores.csv", buf.getvalue())
+    t = summary["teacher"]
+    md = [
+        "# evokd report", "",
+        f"Task: {cfg.task}; teacher: {cfg.teacher.provider}"
+        + (f" ({cfg.teacher.model})" if cfg.teacher.model else "")
+        + f"; strategy: {cfg.synthesize.strategy}; rounds: {summary['rounds_completed']}.", "",
+        f"**Test {summary['metric']}: {summary['score']:.4f}** (round 0: {summary['round0_score']:.4f}); "
+        f"accuracy {summary['accuracy']:.4f}.", "",
+        table(rows),
+        f"Samples accepted: {summary['samples']['accepted']}; rejected: "
+        f"{summary['samples']['rejected'] or 'none'}.", "",
+        f"Teacher: {t['calls']} calls, {t['requests']} requests sent, {t['cache_hits']} cache hits, "
+        f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens, "
+        f"${t['cost_usd']:.4f}.", "",
+        "Per-label F1 after the last round: "
+        + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in summary["per_label_f1"].items()) + ".", "",
+    ]
+    atomic_write_text(REPORTS / "report.md", "\n".join(md))
+    print("\n" + table(rows))
+    return {"score": summary["score"], "rounds_completed": summary["rounds_completed"]}

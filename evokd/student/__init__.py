@@ -1,0 +1,1 @@
+"""The student: a small pretrained encoder fine-tuned with transformers (torch imported lazily)."""

@@ -1,0 +1,1 @@
+"""Task-specific formats, validation and metrics (classification now; NER plugs in here)."""

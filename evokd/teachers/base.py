@@ -1,0 +1,62 @@
+"""The teacher seam: the three calls of a round, and the usage they cost.
+
+A teacher is given everything it may see (never the test split) and returns plain dicts:
+- synthesize: new input texts, `n_hard` the student should get wrong and `n_easy` it should get
+  right, each {"text", "kind"} (plus provider-specific keys such as "source_id");
+- label: for each sample id, {"label"} or {"error": reason} (a failure, not a crash);
+- analyze: {"summary", "weak_labels", ...} from the student's right and wrong answers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Usage:
+    """What teacher calls cost. `requests` counts calls actually sent over the network."""
+
+    calls: int = 0
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def add(self, other: dict) -> None:
+        for key, value in other.items():
+            if hasattr(self, key):
+                setattr(self, key, getattr(self, key) + value)
+
+
+@dataclass
+class SynthesisRequest:
+    """What the teacher sees when it writes round k's samples."""
+
+    round: int
+    labels: list[str]
+    analysis: dict
+    feedback: list[dict]  # the previous student's answers on the previous batch
+    known: list[dict]  # samples already in the training set (seed and earlier rounds)
+    student_dir: str  # the previous round's student
+    n_hard: int
+    n_easy: int
+    extra: dict = field(default_factory=dict)
+
+
+class Teacher(ABC):
+    def __init__(self) -> None:
+        self.usage = Usage()
+
+    @abstractmethod
+    def synthesize(self, request: SynthesisRequest) -> list[dict]: ...
+
+    @abstractmethod
+    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]: ...
+
+    @abstractmethod
+    def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict: ...

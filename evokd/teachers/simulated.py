@@ -1,0 +1,190 @@
+"""The offline teacher: it plays an LLM with a real labelled pool (the train split minus the
+seed set and anything that leaks the test split).
+
+- synthesize: an LLM told where the student is weak writes *new* hard samples there. To stand in
+  for that, candidates are drawn from the pool near the previous batch's mistakes and from the
+  labels the student handles worst; the previous student then scores them, and the ones it gets
+  wrong or is least sure of become `hard`, a spread of ones it gets right become `easy`.
+  `random` and `uncertainty` are the baselines (no feedback; least-confident of a random subset).
+- label: the pool's gold label, replaced by a wrong one with probability `teacher.label_noise`.
+- analyze: a deterministic report of errors per label and the most frequent confusions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from evokd.config import Config
+from evokd.io import read_jsonl
+from evokd.paths import Prepared
+from evokd.tasks.classification import confusions
+from evokd.teachers.base import SynthesisRequest, Teacher
+
+
+def _rng(*parts: object) -> random.Random:
+    """A generator seeded by a stable hash of `parts` (Python's hash() is salted per process)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+class SimulatedTeacher(Teacher):
+    def __init__(self, cfg: Config, prepared: Prepared = Prepared()):
+        super().__init__()
+        self.cfg = cfg
+        self.prepared = prepared
+        self._pool: list[dict] | None = None
+        self._emb: np.ndarray | None = None
+
+    # -- the pool -------------------------------------------------------------------------
+    def _load_pool(self) -> tuple[list[dict], np.ndarray, dict[str, int]]:
+        if self._pool is None:
+            self._pool = read_jsonl(self.prepared.train)
+            self._emb = np.load(self.prepared.train_embeddings)
+        index = {row["id"]: i for i, row in enumerate(self._pool)}
+        return self._pool, self._emb, index
+
+    def _available(self, request: SynthesisRequest) -> list[int]:
+        pool, _, _ = self._load_pool()
+        used = {row.get("source_id", row["id"]) for row in request.known}
+        return [i for i, row in enumerate(pool) if row["id"] not in used]
+
+    # -- synthesize -----------------------------------------------------------------------
+    def synthesize(self, request: SynthesisRequest) -> list[dict]:
+        self.usage.calls += 1
+        pool, emb, index = self._load_pool()
+        available = self._available(request)
+        n = request.n_hard + request.n_easy
+        rng = _rng(self.cfg.seed, "synthesize", request.round)
+        strategy = self.cfg.synthesize.strategy
+        if strategy == "random":
+            chosen = [(i, "random") for i in rng.sample(available, min(n, len(available)))]
+        else:
+            if strategy == "uncertainty":
+                candidates = rng.sample(available, min(self.cfg.synthesize.candidates, len(available)))
+            else:
+                candidates = self._guided_candidates(request, available, index, emb, rng)
+            chosen = self._pick_by_student(request, candidates, rng, strategy)
+        return [{"text": pool[i]["text"], "kind": kind, "source_id": pool[i]["id"]} for i, kind in chosen]
+
+    def _guided_candidates(self, request, available, index, emb, rng) -> list[int]:
+        """Half near the previous batch's mistakes, half from the weakest labels."""
+        pool = self._pool
+        budget = min(self.cfg.synthesize.candidates, len(available))
+        wrong_ids = [index[r["source_id"]] for r in request.feedback
+                     if not r["correct"] and r.get("source_id") in index]
+        chosen: list[int] = []
+        if wrong_ids:
+            avail = np.array(available)
+            sims = emb[avail] @ emb[wrong_ids].T  # (available, wrong)
+            per_mistake = max(1, (budget // 2) // len(wrong_ids))
+            taken = set()
+            for col in range(sims.shape[1]):
+                for j in np.argsort(-sims[:, col])[: per_mistake]:
+                    if avail[j] not in taken:
+                        taken.add(int(avail[j]))
+            chosen = sorted(taken)
+        # Label weights: more draws for labels the analysis calls weak and labels with few
+        # training samples so far (an LLM asked for coverage writes those).
+        known = Counter(r["label"] for r in request.known)
+        weak = set(request.analysis.get("weak_labels", []))
+        weights = {lab: (3.0 if lab in weak else 1.0) / np.sqrt(1 + known[lab]) for lab in request.labels}
+        by_label: dict[str, list[int]] = defaultdict(list)
+        taken = set(chosen)
+        for i in available:
+            if i not in taken:
+                by_label[pool[i]["label"]].append(i)
+        labels = [lab for lab in request.labels if by_label[lab]]
+        while len(chosen) < budget and labels:
+            lab = rng.choices(labels, weights=[weights[x] for x in labels])[0]
+            bucket = by_label[lab]
+            chosen.append(bucket.pop(rng.randrange(len(bucket))))
+            if not bucket:
+                labels.remove(lab)
+        return chosen
+
+    def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
+        """Score candidates with the previous student; hard = wrong or least sure, easy = right."""
+        from evokd.student.predict import predict_proba
+
+        pool = self._pool
+        names, probs = predict_proba(request.student_dir, [pool[i]["text"] for i in candidates],
+                                     batch_size=self.cfg.evaluate.batch_size,
+                                     max_length=self.cfg.train.max_length, threads=self.cfg.train.threads)
+        col = {name: j for j, name in enumerate(names)}
+        top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.ones((len(candidates), 2))
+        margin = top2[:, 1] - top2[:, 0]
+        if strategy == "uncertainty":
+            order = np.argsort(margin, kind="stable")[: request.n_hard + request.n_easy]
+            return [(candidates[j], "hard") for j in order]
+        p_gold = np.array([probs[j, col[pool[i]["label"]]] for j, i in enumerate(candidates)])
+        predicted = probs.argmax(1)
+        correct = np.array([names[predicted[j]] == pool[i]["label"] for j, i in enumerate(candidates)])
+        # Hard: lowest gold probability, at most 40 % from one label so that one weak label
+        # does not crowd out the rest.
+        cap = max(1, int(np.ceil(0.4 * request.n_hard)))
+        per_label: Counter = Counter()
+        hard: list[int] = []
+        for j in np.argsort(p_gold, kind="stable"):
+            lab = pool[candidates[j]]["label"]
+            if len(hard) < request.n_hard and per_label[lab] < cap:
+                hard.append(int(j))
+                per_label[lab] += 1
+        # Easy: ones the student gets right, spread over labels (they guard against forgetting).
+        rest = [j for j in range(len(candidates)) if j not in set(hard) and correct[j]]
+        rng.shuffle(rest)
+        by_label: dict[str, list[int]] = defaultdict(list)
+        for j in rest:
+            by_label[pool[candidates[j]]["label"]].append(j)
+        easy: list[int] = []
+        while len(easy) < request.n_easy and any(by_label.values()):
+            for lab in sorted(by_label):
+                if by_label[lab] and len(easy) < request.n_easy:
+                    easy.append(by_label[lab].pop())
+        return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
+
+    # -- label ----------------------------------------------------------------------------
+    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]:
+        self.usage.calls += 1
+        pool, _, index = self._load_pool()
+        noise = self.cfg.teacher.label_noise
+        out = {}
+        for sample in samples:
+            i = index.get(sample.get("source_id", ""))
+            if i is None:
+                out[sample["id"]] = {"error": "unknown_text"}
+                continue
+            gold = pool[i]["label"]
+            rng = _rng(self.cfg.seed, "noise", sample["id"])
+            if noise and rng.random() < noise:
+                gold = rng.choice([lab for lab in labels if lab != gold] or [gold])
+            out[sample["id"]] = {"label": gold}
+        return out
+
+    # -- analyze --------------------------------------------------------------------------
+    def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
+        self.usage.calls += 1
+        total = Counter(r["label"] for r in feedback)
+        wrong = Counter(r["label"] for r in feedback if not r["correct"])
+        rates = {lab: wrong[lab] / total[lab] for lab in labels if total[lab]}
+        pairs = confusions([r["label"] for r in feedback], [r["predicted"] for r in feedback])
+        mean = sum(wrong.values()) / max(1, len(feedback))
+        # Weak: wrong at least as often as the batch as a whole (and at least once).
+        weak = sorted((lab for lab, rate in rates.items() if rate > 0 and rate >= mean),
+                      key=lambda lab: (-rates[lab], lab))
+        unseen = [lab for lab in labels if not total[lab]]
+        lines = [f"The round-{round} student got {len(feedback) - sum(wrong.values())} of "
+                 f"{len(feedback)} new samples right."]
+        if pairs:
+            lines.append("Most frequent confusions: " + ", ".join(
+                f"{p['gold']} read as {p['predicted']} ({p['count']})" for p in pairs[:5]) + ".")
+        if weak:
+            lines.append("Weakest labels: " + ", ".join(
+                f"{lab} ({wrong[lab]}/{total[lab]} wrong)" for lab in weak) + ".")
+        if unseen:
+            lines.append("No feedback yet on: " + ", ".join(unseen) + ".")
+        return {"summary": " ".join(lines), "weak_labels": weak + unseen, "confusions": pairs,
+                "errors_per_label": {lab: {"wrong": wrong[lab], "total": total[lab]} for lab in labels}}
