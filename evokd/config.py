@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from evokd.errors import ConfigError
 
 FORMATS = ("trec", "csv", "tsv", "jsonl", "conll")
-_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll"}
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll",
+               ".bio": "conll", ".iob": "conll"}
 
 
 class _Block(BaseModel):
@@ -39,8 +40,11 @@ class DatasetConfig(_Block):
         """The declared format, or the one the train file's extension implies."""
         if self.format:
             return self.format
-        suffix = Path(self.train).suffix.lower()
-        name = Path(self.train).name.upper()
+        path = Path(self.train)
+        if path.suffix.lower() == ".gz":  # data.tsv.gz reads as data.tsv
+            path = path.with_suffix("")
+        suffix = path.suffix.lower()
+        name = path.name.upper()
         if suffix in _EXTENSIONS:
             return _EXTENSIONS[suffix]
         if name.startswith("TREC") or suffix == ".label":
@@ -59,16 +63,61 @@ class DatasetConfig(_Block):
         return self
 
 
-class TeacherConfig(_Block):
-    """Who plays the teacher. `simulated` runs offline from the labelled train pool."""
+class PriceConfig(_Block):
+    """US dollars per 1M tokens of one model."""
 
-    provider: Literal["simulated"] = "simulated"
+    prompt: float = Field(..., ge=0.0)
+    completion: float = Field(..., ge=0.0)
+
+
+class BudgetConfig(_Block):
+    """A hard cap on what one pipeline uses of the teacher (null = no cap)."""
+
+    max_tokens: Optional[int] = Field(None, ge=1)
+    max_usd: Optional[float] = Field(None, gt=0.0)
+
+
+class TeacherConfig(_Block):
+    """Who plays the teacher. `simulated` runs offline from the labelled train pool; `openai`
+    calls any OpenAI-compatible chat-completions endpoint (key from OPENAI_API_KEY only).
+
+    What determines the replies (model, prompts, sampling) is a DVC param of the teacher stages;
+    how they are fetched (concurrency, timeouts, retries, budget, base_url) is not.
+    """
+
+    provider: Literal["simulated", "openai"] = "simulated"
     model: Optional[str] = None
     base_url: Optional[str] = None
     # Simulated teacher: probability that a label is replaced by a wrong one (a fallible LLM).
     label_noise: float = Field(0.0, ge=0.0, le=1.0)
     # Where teacher responses are cached; outside DVC outputs so that re-runs never pay twice.
     cache_dir: str = ".evokd/cache"
+    # Separates cache entries of endpoints that serve different weights under one model name.
+    cache_namespace: Optional[str] = None
+    # The prompt set: templates under <prompts>/<task>/{analyze,synthesize,label}.md.
+    prompts: str = "prompts/default"
+    temperature: float = Field(0.9, ge=0.0, le=2.0)  # synthesize and analyze
+    label_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(2048, ge=16)  # completion tokens per request
+    # Ask for JSON through a JSON-schema response_format; turn off for endpoints that reject it.
+    json_schema: bool = True
+    # Operational (not DVC params): how requests are sent.
+    max_concurrency: int = Field(4, ge=1, le=64)
+    timeout_s: float = Field(60.0, gt=0.0)
+    max_tries: int = Field(6, ge=1, le=20)
+    backoff_s: float = Field(1.0, ge=0.0)  # first retry delay; doubles per try, with jitter
+    max_backoff_s: float = Field(60.0, ge=0.0)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)  # per model, USD per 1M tokens
+    budget: BudgetConfig = BudgetConfig()
+
+    @model_validator(mode="after")
+    def _openai_needs_model(self) -> "TeacherConfig":
+        if self.provider == "openai" and not self.model:
+            raise ValueError("teacher.provider is openai: set teacher.model to the endpoint's model name")
+        if self.budget.max_usd is not None and self.provider == "openai" and self.model not in self.prices:
+            raise ValueError(f"teacher.budget.max_usd needs a price for {self.model!r}: add "
+                             f"teacher.prices.{self.model}: {{prompt: ..., completion: ...}} (USD per 1M tokens)")
+        return self
 
 
 class PrepareConfig(_Block):
@@ -86,6 +135,11 @@ class SynthesizeConfig(_Block):
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
     candidates: int = Field(256, ge=1)
+    # LLM teacher: generation conversations per round (each a fresh one, with its own draw),
+    # and how many of the previous batch's wrong and right answers each one is shown.
+    batches: int = Field(4, ge=1)
+    show_wrong: int = Field(4, ge=0)
+    show_correct: int = Field(2, ge=0)
 
     @model_validator(mode="after")
     def _some_samples(self) -> "SynthesizeConfig":
@@ -103,6 +157,10 @@ class LabelConfig(_Block):
     leak_overlap: float = Field(0.8, gt=0.0, le=1.0)
     # Warn (and record) when a round rejects more than this share of its samples.
     max_reject_rate: float = Field(0.5, ge=0.0, le=1.0)
+    # LLM teacher: texts per labelling request, and the share of a text's word 3-grams found in
+    # the prompt that generated it above which it is rejected as an echo of the prompt.
+    batch_size: int = Field(16, ge=1)
+    echo_overlap: float = Field(0.8, gt=0.0, le=1.0)
 
 
 class TrainConfig(_Block):
@@ -135,7 +193,7 @@ class AnalyzeConfig(_Block):
 class Config(_Block):
     """The whole params.yaml."""
 
-    task: Literal["classification"] = "classification"
+    task: Literal["classification", "ner"] = "classification"
     dataset: DatasetConfig
     shots: int = Field(1, ge=1)
     seed: int = 0

@@ -8,6 +8,7 @@ naming the file and line. Every sample gets a stable id, `<split>-<line>`.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import logging
@@ -21,10 +22,16 @@ log = logging.getLogger(__name__)
 
 
 def decode_lines(path: Path, encoding: str = "utf-8") -> list[str]:
-    """The file's lines, each decoded with `encoding`, else latin-1 (which never fails)."""
+    """The file's lines, each decoded with `encoding`, else latin-1 (which never fails).
+    A `.gz` file is decompressed first, so that large datasets can live in git compressed."""
     if not path.exists():
         raise DataError(f"{path}: file not found (check the dataset block of params.yaml)")
     raw = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a valid gzip file ({exc})") from None
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
     lines, fallbacks = [], []

@@ -1,8 +1,11 @@
-"""Text classification: metrics and label validation."""
+"""Text classification: metrics, confusions, and the task (`ClassificationTask`)."""
 
 from __future__ import annotations
 
 from collections import Counter
+
+from evokd.config import Config, DatasetConfig
+from evokd.tasks.base import Answer, Task
 
 
 def metrics(gold: list[str], predicted: list[str], labels: list[str]) -> dict:
@@ -34,3 +37,62 @@ def confusions(gold: list[str], predicted: list[str]) -> list[dict]:
     pairs = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
     return [{"gold": g, "predicted": p, "count": n}
             for (g, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+class ClassificationTask(Task):
+    """One label per text. Samples are {"id", "text", "label"}; the student is a sequence
+    classifier; the headline metric is macro-F1."""
+
+    name = "classification"
+    metric = "macro_f1"
+    columns = {"macro_f1": "macro-F1", "accuracy": "accuracy"}
+
+    def load(self, dataset: DatasetConfig) -> dict[str, list[dict]]:
+        from evokd.data.loaders import load_dataset
+
+        return load_dataset(dataset)
+
+    def label_set(self, train: list[dict]) -> list[str]:
+        return sorted({r["label"] for r in train})
+
+    def label_counts(self, rows: list[dict]) -> dict[str, int]:
+        return dict(sorted(Counter(r["label"] for r in rows).items()))
+
+    def draw_seed(self, rows, labels, shots, seed, source):
+        from evokd.data.sampling import draw_seed_set
+
+        return draw_seed_set(rows, shots, seed, source)
+
+    def train(self, init_from, examples, labels, cfg, out_dir, seed, epochs, desc):
+        from evokd.student.train import train_classifier
+
+        return train_classifier(init_from, examples, labels, cfg, out_dir, seed=seed,
+                                epochs=epochs, desc=desc)
+
+    def _predict(self, cfg: Config, model_dir, rows: list[dict]):
+        from evokd.student.predict import predict_proba
+
+        return predict_proba(model_dir, [r["text"] for r in rows], cfg.evaluate.batch_size,
+                             cfg.train.max_length, cfg.train.threads)
+
+    def score(self, cfg, model_dir, test, labels):
+        names, probs = self._predict(cfg, model_dir, test)
+        predicted = [names[j] for j in probs.argmax(1)]
+        return metrics([r["label"] for r in test], predicted, labels)
+
+    def feedback(self, cfg, model_dir, rows):
+        names, probs = self._predict(cfg, model_dir, rows)
+        out = []
+        for row, p in zip(rows, probs):
+            predicted = names[int(p.argmax())]
+            out.append({**row, "predicted": predicted, "confidence": round(float(p.max()), 4),
+                        "correct": predicted == row["label"]})
+        return out
+
+    def apply_answer(self, sample, answer, labels):
+        record = {"label": answer.get("label")}
+        if "label" not in answer:
+            return Answer(None, "unlabelled", answer.get("error", "no label"), record=record)
+        if answer["label"] not in set(labels):
+            return Answer(None, "bad_label", str(answer["label"])[:100], record=record)
+        return Answer({"label": answer["label"]}, record=record)

@@ -1,0 +1,63 @@
+"""The fine-tuning loop shared by the sequence and the token classifier: AdamW with weight decay
+off for biases and LayerNorm, linear warm-up then linear decay, gradient clipping at 1.0,
+length-bucketed batches (`evokd.student.batches`). A plain PyTorch loop: no Trainer overhead."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import Callable
+
+from evokd.config import TrainConfig
+from evokd.student.batches import bucketed_batches
+
+
+def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg: TrainConfig,
+        rng: random.Random, epochs: int, desc: str = "train") -> dict:
+    """Train `model` in place for `epochs` over the examples whose token counts are `lengths`.
+
+    `make_batch(ids)` returns the model's keyword arguments for those examples, labels included.
+    The caller seeds torch and builds the model first (its head's initialisation draws from the
+    torch generator), so one seed gives one result. Returns loss per epoch and throughput.
+    """
+    import torch
+    from tqdm import tqdm
+
+    n = len(lengths)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = steps_per_epoch * epochs
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for name, p in model.named_parameters() if not name.endswith(no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for name, p in model.named_parameters() if name.endswith(no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    warmup = int(total * cfg.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+    )
+
+    model.train()
+    losses, start = [], time.perf_counter()
+    with tqdm(total=total, desc=desc, unit="step", leave=False) as bar:
+        for _ in range(epochs):
+            epoch_loss = 0.0
+            for batch_ids in bucketed_batches(lengths, cfg.batch_size, rng):
+                out = model(**make_batch(batch_ids))
+                out.loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                epoch_loss += out.loss.item() * len(batch_ids)
+                bar.update(1)
+                bar.set_postfix(loss=f"{out.loss.item():.3f}")
+            losses.append(round(epoch_loss / max(1, n), 4))
+    wall = time.perf_counter() - start
+    return {
+        "examples": n, "epochs": epochs, "steps": total, "loss_per_epoch": losses,
+        "wall_s": round(wall, 2), "examples_per_s": round(n * epochs / wall, 1) if wall else None,
+    }

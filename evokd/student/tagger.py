@@ -1,0 +1,117 @@
+"""The NER student: a token classifier (`AutoModelForTokenClassification`) on the same backbone.
+
+Words are split into sub-words by the backbone's tokenizer. Each word's tag is the label of its
+*first* sub-word; the other sub-words, and the special tokens, get -100 (ignored by the loss).
+Predictions are read at first sub-words and mapped back to words. Words that fall beyond
+`max_length` sub-words are cut off: they are predicted `O` (with probability 1), which costs
+recall on very long sentences; raise `train.max_length` if a dataset has many.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from evokd.config import TrainConfig
+from evokd.student.backbone import setup_torch
+from evokd.student.batches import bucketed_batches, pad_batch
+from evokd.student.loop import fit
+
+IGNORE = -100
+
+
+def encode_words(tokenizer, sentences: list[list[str]], max_length: int):
+    """Sub-word encoding of pre-split sentences, and each sentence's first-sub-word positions
+    ({word index: token position})."""
+    encoded = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)
+    firsts = []
+    for i in range(len(sentences)):
+        first: dict[int, int] = {}
+        for pos, word in enumerate(encoded.word_ids(i)):
+            if word is not None and word not in first:
+                first[word] = pos
+        firsts.append(first)
+    return encoded, firsts
+
+
+def align_labels(first: dict[int, int], length: int, tag_ids: list[int]) -> list[int]:
+    """Token labels: a word's tag id at its first sub-word, -100 everywhere else."""
+    labels = [IGNORE] * length
+    for word, pos in first.items():
+        labels[pos] = tag_ids[word]
+    return labels
+
+
+def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: TrainConfig,
+                 out_dir: str | Path, seed: int, epochs: int, desc: str = "train") -> dict:
+    """Train a token classifier from `init_from` on `examples` ({"tokens", "tags"}) and save a
+    pipeline-loadable checkpoint to `out_dir`; returns the loop's log."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from evokd.student.train import save_checkpoint
+
+    setup_torch(cfg.threads)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tag2id = {tag: i for i, tag in enumerate(tags)}
+    tokenizer = AutoTokenizer.from_pretrained(init_from)
+    model = AutoModelForTokenClassification.from_pretrained(
+        init_from, num_labels=len(tags), label2id=tag2id, id2label={i: t for t, i in tag2id.items()},
+    )
+    encoded, firsts = encode_words(tokenizer, [e["tokens"] for e in examples], cfg.max_length)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    labels = [align_labels(first, n, [tag2id[t] for t in e["tags"]])
+              for first, n, e in zip(firsts, lengths, examples)]
+
+    def make_batch(batch_ids: list[int]) -> dict:
+        batch = pad_batch(tokenizer, encoded, batch_ids)
+        width = batch["input_ids"].shape[1]
+        padded = [labels[i] + [IGNORE] * (width - len(labels[i])) for i in batch_ids]
+        return {**batch, "labels": torch.tensor(padded)}
+
+    log = fit(model, lengths, make_batch, cfg, rng, epochs, desc)
+    save_checkpoint(model, tokenizer, Path(out_dir))
+    return log
+
+
+def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
+                       max_length: int = 128, threads: int | None = None) -> tuple[list[str], list[np.ndarray]]:
+    """The model's tag names and, per sentence, a (words, tags) matrix of probabilities read at
+    each word's first sub-word (cut-off words: probability 1 for `O`)."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    setup_torch(threads)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    outside = names.index("O") if "O" in names else 0
+    out = []
+    for words in sentences:
+        probs = np.zeros((len(words), len(names)), dtype=np.float32)
+        probs[:, outside] = 1.0
+        out.append(probs)
+    if not sentences:
+        return names, out
+    encoded, firsts = encode_words(tokenizer, [list(s) for s in sentences], max_length)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    with torch.inference_mode():
+        for batch_ids in bucketed_batches(lengths, batch_size, None):
+            batch = pad_batch(tokenizer, encoded, batch_ids)
+            probs = torch.softmax(model(**batch).logits, dim=-1).numpy()
+            for row, i in enumerate(batch_ids):
+                for word, pos in firsts[i].items():
+                    out[i][word] = probs[row, pos]
+    return names, out
+
+
+def predict_tags(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
+                 max_length: int = 128, threads: int | None = None) -> list[list[str]]:
+    """The most probable tag of every word, repaired to valid BIO (an orphan I-X becomes B-X)."""
+    from evokd.data.conll import repair_bio
+
+    names, probs = predict_word_proba(model_dir, sentences, batch_size, max_length, threads)
+    return [repair_bio([names[j] for j in p.argmax(1)])[0] if len(p) else [] for p in probs]

@@ -1,0 +1,70 @@
+"""The NER task behind the `Task` seam: CoNLL data, BIO tags, a token-classifier student,
+entity-level F1 (seqeval) as the headline metric."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from evokd.tasks import ner
+from evokd.tasks.base import Answer, Task
+
+
+class NerTask(Task):
+    """Samples are {"id", "tokens", "tags", "text"}; the label set is the entity types."""
+
+    name = "ner"
+    metric = "f1"
+    columns = {"f1": "F1", "precision": "precision", "recall": "recall",
+               "macro_f1": "macro-F1", "accuracy": "token accuracy"}
+
+    def load(self, dataset):
+        from evokd.data.conll import load_ner_dataset
+
+        return load_ner_dataset(dataset)
+
+    def label_set(self, train):
+        from evokd.data.conll import entity_types
+
+        return entity_types(train)
+
+    def label_counts(self, rows):
+        """Entities per type (not sentences)."""
+        counts = Counter(tag[2:] for row in rows for tag in row["tags"] if tag.startswith("B-"))
+        return dict(sorted(counts.items()))
+
+    def draw_seed(self, rows, labels, shots, seed, source):
+        return ner.draw_seed_sentences(rows, labels, shots, seed, source)
+
+    def train(self, init_from, examples, labels, cfg, out_dir, seed, epochs, desc):
+        from evokd.student.tagger import train_tagger
+
+        return train_tagger(init_from, examples, ner.tag_names(labels), cfg, out_dir, seed=seed,
+                            epochs=epochs, desc=desc)
+
+    def _predict(self, cfg, model_dir, rows):
+        from evokd.data.conll import repair_bio
+        from evokd.student.tagger import predict_word_proba
+
+        names, probs = predict_word_proba(model_dir, [r["tokens"] for r in rows],
+                                          cfg.evaluate.batch_size, cfg.train.max_length,
+                                          cfg.train.threads)
+        tags = [repair_bio([names[j] for j in p.argmax(1)])[0] for p in probs]
+        return tags, probs
+
+    def score(self, cfg, model_dir, test, labels):
+        predicted, _ = self._predict(cfg, model_dir, test)
+        return ner.metrics([r["tags"] for r in test], predicted, labels)
+
+    def feedback(self, cfg, model_dir, rows):
+        """`correct`: the predicted entities are exactly the gold ones; `confidence`: the least
+        confident word's top probability."""
+        predicted, probs = self._predict(cfg, model_dir, rows)
+        out = []
+        for row, tags, p in zip(rows, predicted, probs):
+            confidence = float(p.max(1).min()) if len(p) else 1.0
+            out.append({**row, "predicted": tags, "confidence": round(confidence, 4),
+                        "correct": ner.sentence_correct(row["tags"], tags)})
+        return out
+
+    def apply_answer(self, sample, answer, labels) -> Answer:
+        return ner.answer_to_tags(sample, answer, labels)
