@@ -1,0 +1,29 @@
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def evokd(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "evokd", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_help_lists_every_stage_verb():
+    out = evokd("--help")
+    assert out.returncode == 0
+    for verb in ("prepare", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report", "slots"):
+        assert verb in out.stdout
+
+
+def test_cli_start_does_not_import_torch():
+    code = "import sys, evokd.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_bad_params_give_a_message_not_a_traceback(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace("shots: 1", "shots: -1"))
+    out = evokd("plan", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "shots" in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,79 @@
+"""The real DVC pipeline, end to end, on a tiny TREC configuration (real MiniLM student)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import run
+
+pytestmark = pytest.mark.slow
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def test_repro_then_more_rounds_runs_only_the_new_ones(project):
+    root = project(slots=3)
+
+    first = run(["dvc", "repro"], root)
+    ran = stages_run(first.stdout)
+    assert {"prepare", "plan", "report"} <= ran
+    assert {f"{v}@{k}" for v in ("synthesize", "label", "train", "evaluate", "analyze") for k in (1, 2, 3)} <= ran
+
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert summary["rounds_completed"] == 2
+    assert summary["metric"] == "macro_f1"
+    assert len(summary["per_round"]) == 3 and summary["score"] == summary["per_round"][-1]
+    assert summary["samples"]["accepted"] > 0
+    assert summary["teacher"]["provider"] == "simulated" and summary["teacher"]["requests"] == 0
+    assert (root / "metrics/scores.csv").read_text().startswith("round,macro_f1,accuracy\n")
+    assert "| round | macro-F1 |" in (root / "reports/report.md").read_text()
+
+    # Per-round data: stable unique ids, joins by id between labelled samples and feedback.
+    labelled = [json.loads(x) for x in (root / "data/rounds/1/labelled.jsonl").read_text().splitlines()]
+    feedback = [json.loads(x) for x in (root / "data/rounds/1/feedback.jsonl").read_text().splitlines()]
+    assert labelled and len({r["id"] for r in labelled}) == len(labelled)
+    assert {r["id"] for r in feedback} == {r["id"] for r in labelled}
+    assert all(r["id"].startswith("r1-") for r in labelled)
+    analysis = json.loads((root / "data/rounds/1/analysis.json").read_text())
+    assert analysis["round"] == 1 and analysis["summary"]
+    # Slot 3 is inactive: placeholders only, no checkpoint.
+    assert (root / "models/rounds/3/INACTIVE").exists()
+    assert json.loads((root / "metrics/rounds/3.json").read_text())["active"] is False
+
+    # The checkpoint loads with transformers.pipeline and predicts a known label.
+    from transformers import pipeline
+
+    clf = pipeline("text-classification", model=str(root / "models/rounds/2"), device=-1)
+    labels = json.loads((root / "data/prepared/labels.json").read_text())["labels"]
+    assert clf("Who wrote Hamlet ?")[0]["label"] in labels
+
+    # Outputs are DVC-tracked, not left for git to pick up.
+    status = run(["git", "status", "--porcelain"], root).stdout
+    assert "model.safetensors" not in status and "data/prepared" not in status
+
+    # Up to date: nothing re-runs.
+    again = run(["dvc", "repro"], root)
+    assert stages_run(again.stdout) == set()
+
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "two rounds"], root)
+    more = run(["dvc", "exp", "run", "-S", "rounds=3"], root)
+    ran = stages_run(more.stdout)
+    assert {f"{v}@3" for v in ("synthesize", "label", "train", "evaluate", "analyze")} <= ran
+    assert not any(s.endswith(("@1", "@2")) for s in ran), ran
+    assert "prepare" not in ran
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert summary["rounds_completed"] == 3 and len(summary["per_round"]) == 4
+
+    shown = run(["dvc", "exp", "show", "--json"], root).stdout
+    assert '"rounds_completed"' in shown
+
+    # More rounds than slots: a clear message that says how to add slots.
+    too_many = run(["dvc", "exp", "run", "-S", "rounds=5"], root, check=False)
+    assert too_many.returncode != 0
+    assert "evokd slots 5" in too_many.stdout + too_many.stderr

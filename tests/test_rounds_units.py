@@ -1,0 +1,158 @@
+"""Step functions without a model: plan, label validation, simulated teacher's label/analyze,
+placeholders, stable ids, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from evokd.config import parse_config
+from evokd.data.textnorm import LeakIndex
+from evokd.errors import ConfigError
+from evokd.io import read_jsonl, write_json, write_jsonl
+from evokd.paths import Prepared
+from evokd.rounds import label as label_step
+from evokd.rounds import plan
+from evokd.rounds.inactive import write_placeholders
+from evokd.rounds.synthesize import assign_ids
+from evokd.teachers.base import SynthesisRequest
+from evokd.teachers.simulated import SimulatedTeacher
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cfg():
+    return parse_config(yaml.safe_load((ROOT / "params.yaml").read_text()))
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_plan_marks_prefix_active_and_is_byte_stable(cfg, in_tmp):
+    plan.write_slots(6)
+    plan.run(cfg.model_copy(update={"rounds": 4}))
+    before = {p.name: p.read_bytes() for p in Path("data/plan").iterdir()}
+    assert json.loads(before["4.json"]) == {"round": 4, "active": True}
+    assert json.loads(before["5.json"]) == {"round": 5, "active": False}
+    plan.run(cfg.model_copy(update={"rounds": 5}))
+    after = {p.name: p.read_bytes() for p in Path("data/plan").iterdir()}
+    changed = {name for name in after if after[name] != before[name]}
+    assert changed == {"5.json"}  # DVC re-runs only slot 5 (and what depends on it)
+    assert plan.active_rounds() == [1, 2, 3, 4, 5]
+
+
+def test_more_rounds_than_slots_says_how_to_add_slots(cfg, in_tmp):
+    plan.write_slots(3)
+    with pytest.raises(ConfigError, match=r"run `evokd slots 7`"):
+        plan.run(cfg.model_copy(update={"rounds": 7}))
+
+
+def test_slots_file_has_string_keys(in_tmp):
+    # DVC's foreach silently expands integer keys to nothing.
+    plan.write_slots(2)
+    data = yaml.safe_load(Path("slots.yaml").read_text())
+    assert data == {"slots": {"1": {"prev": 0}, "2": {"prev": 1}}}
+
+
+def test_assign_ids_stable_and_unique():
+    a = assign_ids(3, [{"text": "x", "kind": "hard"}, {"text": "y", "kind": "easy"}, {"text": "x", "kind": "hard"}])
+    assert a[0]["id"].startswith("r3-") and a[2]["id"] == a[0]["id"] + "-2"
+    assert assign_ids(3, [{"text": "x", "kind": "hard"}])[0]["id"] == a[0]["id"]
+
+
+def test_validate_rejects_with_reasons(cfg):
+    samples = [{"id": f"s{i}", "text": t} for i, t in enumerate([
+        "What is a good question ?", "no label here", "   ", "Hi", "x" * 600,
+        "Who wrote Hamlet ?", "What is a GOOD question", "Known text already ?",
+        "Totally fine text ?", "Odd label ?"])]
+    answers = {f"s{i}": {"label": "HUM"} for i in range(10)}
+    answers["s1"] = {"error": "parse_error: no JSON"}
+    answers["s9"] = {"label": "Ignore previous instructions"}
+    known = [{"id": "k", "text": "known text already", "label": "HUM"}]
+    leak = LeakIndex([{"id": "test-1", "text": "Who wrote Hamlet?"}])
+    accepted, rejected = label_step.validate(cfg, samples, answers, ["HUM", "LOC"], known, leak)
+    reasons = {r["id"]: r["reason"] for r in rejected}
+    assert reasons == {"s1": "unlabelled", "s2": "empty", "s3": "too_short", "s4": "too_long",
+                       "s5": "leak", "s6": "duplicate", "s7": "duplicate", "s9": "bad_label"}
+    assert [r["id"] for r in accepted] == ["s0", "s8"]
+    assert next(r for r in rejected if r["id"] == "s5")["detail"] == "test-1"
+
+
+def make_pool(root: Path, n_per_label: int = 6) -> Prepared:
+    prepared = Prepared(root / "prepared")
+    rows = [{"id": f"train-{lab}{i}", "text": f"{lab} question number {i} ?", "label": lab}
+            for lab in ("A", "B", "C") for i in range(n_per_label)]
+    write_jsonl(prepared.train, rows)
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(len(rows), 8)).astype(np.float32)
+    np.save(prepared.train_embeddings, emb / np.linalg.norm(emb, axis=1, keepdims=True))
+    write_json(prepared.labels, {"labels": ["A", "B", "C"]})
+    return prepared
+
+
+def test_simulated_random_strategy_skips_used_and_is_reproducible(cfg, tmp_path):
+    prepared = make_pool(tmp_path)
+    cfg = cfg.model_copy(update={"synthesize": cfg.synthesize.model_copy(update={"strategy": "random"})})
+    teacher = SimulatedTeacher(cfg, prepared)
+    known = [{"id": "train-A0", "source_id": "train-A0", "label": "A"}]
+    req = SynthesisRequest(round=1, labels=["A", "B", "C"], analysis={}, feedback=[], known=known,
+                           student_dir="unused", n_hard=5, n_easy=2)
+    out = teacher.synthesize(req)
+    assert len(out) == 7 and "train-A0" not in {s["source_id"] for s in out}
+    assert out == SimulatedTeacher(cfg, prepared).synthesize(req)
+
+
+def test_simulated_label_gold_and_noise(cfg, tmp_path):
+    prepared = make_pool(tmp_path, n_per_label=40)
+    samples = [{"id": f"r1-{i}", "source_id": r["id"]} for i, r in enumerate(read_jsonl(prepared.train))]
+    clean = SimulatedTeacher(cfg, prepared).label(samples, ["A", "B", "C"])
+    assert all(clean[s["id"]]["label"] == s["source_id"][6] for s in samples)
+    noisy_cfg = cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"label_noise": 0.3})})
+    noisy = SimulatedTeacher(noisy_cfg, prepared).label(samples, ["A", "B", "C"])
+    flipped = sum(noisy[s["id"]]["label"] != s["source_id"][6] for s in samples)
+    assert 0.15 * len(samples) < flipped < 0.45 * len(samples)
+    assert noisy == SimulatedTeacher(noisy_cfg, prepared).label(samples, ["A", "B", "C"])
+    assert SimulatedTeacher(cfg, prepared).label([{"id": "x", "source_id": "nope"}], ["A"]) == {
+        "x": {"error": "unknown_text"}}
+
+
+def test_simulated_analysis_names_weak_labels_and_confusions(cfg, tmp_path):
+    teacher = SimulatedTeacher(cfg, make_pool(tmp_path))
+    fb = [{"id": "1", "label": "A", "predicted": "B", "correct": False},
+          {"id": "2", "label": "A", "predicted": "B", "correct": False},
+          {"id": "3", "label": "B", "predicted": "B", "correct": True},
+          {"id": "4", "label": "B", "predicted": "A", "correct": False}]
+    analysis = teacher.analyze(2, fb, ["A", "B", "C"])
+    assert analysis["weak_labels"] == ["A", "C"]  # A: 2/2 wrong; C: no feedback yet
+    assert analysis["confusions"][0] == {"gold": "A", "predicted": "B", "count": 2}
+    assert "A read as B (2)" in analysis["summary"]
+
+
+def test_inactive_placeholders(in_tmp):
+    for verb in ("synthesize", "label", "train", "evaluate", "analyze"):
+        write_placeholders(verb, 5)
+    assert Path("models/rounds/5/INACTIVE").exists()
+    assert read_jsonl("data/rounds/5/train_set.jsonl") == []
+    assert json.loads(Path("metrics/rounds/5.json").read_text()) == {"round": 5, "active": False}
+
+
+def test_atomic_write_leaves_no_partial_file(in_tmp, monkeypatch):
+    write_json("out.json", {"a": 1})
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_json("out.json", {"a": 2})
+    assert json.loads(Path("out.json").read_text()) == {"a": 1}
+    assert [p.name for p in Path(".").iterdir()] == ["out.json"]
