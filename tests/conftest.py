@@ -81,6 +81,9 @@ def project(tmp_path: Path):
         trec_subset(root / "data" / "raw" / "trec")
         (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides), sort_keys=False))
         run(["git", "init", "-q"], root)
+        # DVC's experiments commit through their own git library, which reads the repo config.
+        run(["git", "config", "user.name", "evokd tests"], root)
+        run(["git", "config", "user.email", "tests@localhost"], root)
         run(["dvc", "init", "-q"], root)
         run(["dvc", "config", "core.autostage", "true"], root)
         run(["evokd", "slots", str(slots)], root)
