@@ -1,7 +1,8 @@
 """label: a separate teacher call labels each synthesized text, then every sample is validated.
 
 Rejected samples are kept with their reason (never silently dropped):
-`unlabelled` (the teacher gave no usable label), `bad_label` (outside the label set), `empty`,
+`unlabelled` (the teacher gave no usable label), `bad_label` (outside the label set), the task's
+own reasons (NER: `bad_type`, `span_not_found`, ...; see evokd.tasks.spans), `empty`,
 `too_short`, `too_long`, `duplicate` (of the training set or of this batch) and `leak` (equal or
 nearly equal to a test sample).
 """
@@ -15,43 +16,50 @@ from evokd.config import Config
 from evokd.data.textnorm import LeakIndex, normalize
 from evokd.io import read_json, read_jsonl, write_jsonl
 from evokd.paths import Prepared, Round
+from evokd.tasks import Task, get_task
 from evokd.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
 
+def _text_problem(cfg: Config, text: str, norm: str, seen: set[str],
+                  leak_index: LeakIndex) -> tuple[str | None, str | None]:
+    """(reason, detail) when the text itself is unusable, else (None, None)."""
+    if not norm:
+        return "empty", None
+    if len(text) < cfg.label.min_chars:
+        return "too_short", None
+    if len(text) > cfg.label.max_chars:
+        return "too_long", None
+    if norm in seen:
+        return "duplicate", None
+    hit = leak_index.match(text)
+    return ("leak", hit) if hit is not None else (None, None)
+
+
 def validate(cfg: Config, samples: list[dict], answers: dict[str, dict], labels: list[str],
-             known: list[dict], leak_index: LeakIndex) -> tuple[list[dict], list[dict]]:
-    """Split labelled samples into accepted and rejected-with-reason."""
-    allowed = set(labels)
+             known: list[dict], leak_index: LeakIndex, task: Task | None = None,
+             repairs: Counter | None = None) -> tuple[list[dict], list[dict]]:
+    """Split labelled samples into accepted and rejected-with-reason; the task checks the
+    answer itself (and counts its repairs into `repairs`), then the text is checked."""
+    task = task or get_task(cfg.task)
     seen = {normalize(r["text"]) for r in known}
     accepted, rejected = [], []
     for sample in samples:
         answer = answers.get(sample["id"]) or {"error": "no answer"}
-        text = (sample.get("text") or "").strip()
+        checked = task.apply_answer(sample, answer, labels)
+        text = ((checked.fields or {}).get("text") or sample.get("text") or "").strip()
         norm = normalize(text)
-        reason, detail = None, None
-        if "label" not in answer:
-            reason, detail = "unlabelled", answer.get("error", "no label")
-        elif answer["label"] not in allowed:
-            reason, detail = "bad_label", str(answer["label"])[:100]
-        elif not norm:
-            reason = "empty"
-        elif len(text) < cfg.label.min_chars:
-            reason = "too_short"
-        elif len(text) > cfg.label.max_chars:
-            reason = "too_long"
-        elif norm in seen:
-            reason = "duplicate"
-        else:
-            hit = leak_index.match(text)
-            if hit is not None:
-                reason, detail = "leak", hit
+        reason, detail = checked.reason, checked.detail
+        if reason is None:
+            reason, detail = _text_problem(cfg, text, norm, seen, leak_index)
         if reason:
-            rejected.append({**sample, "label": answer.get("label"), "reason": reason, "detail": detail})
+            rejected.append({**sample, **checked.record, "reason": reason, "detail": detail})
         else:
             seen.add(norm)
-            accepted.append({**sample, "text": text, "label": answer["label"]})
+            if repairs is not None:
+                repairs.update(checked.repairs)
+            accepted.append({**sample, **checked.fields, "text": text})
     return accepted, rejected
 
 
@@ -62,7 +70,8 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     known = read_jsonl(rnd.previous.train_set)
     answers = teacher.label(samples, labels) if samples else {}
     leak_index = LeakIndex(read_jsonl(prepared.test), threshold=cfg.label.leak_overlap)
-    accepted, rejected = validate(cfg, samples, answers, labels, known, leak_index)
+    repairs: Counter = Counter()
+    accepted, rejected = validate(cfg, samples, answers, labels, known, leak_index, repairs=repairs)
     write_jsonl(rnd.labelled, accepted)
     write_jsonl(rnd.rejected, rejected)
     write_jsonl(rnd.train_set, known + accepted)
@@ -73,5 +82,8 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
         warning = (f"round {k} rejected {rate:.0%} of its samples (label.max_reject_rate is "
                    f"{cfg.label.max_reject_rate:.0%}): {reasons}; check the teacher and its prompts")
         log.warning("WARNING: %s", warning)
-    return {"accepted": len(accepted), "rejected": reasons, "reject_rate": round(rate, 4),
-            "warning": warning}
+    result = {"accepted": len(accepted), "rejected": reasons, "reject_rate": round(rate, 4),
+              "warning": warning}
+    if repairs:
+        result["repaired"] = dict(sorted(repairs.items()))
+    return result

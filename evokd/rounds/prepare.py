@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 
 import numpy as np
 
 from evokd.config import Config
-from evokd.data.loaders import load_dataset
-from evokd.data.sampling import draw_seed_set
 from evokd.data.textnorm import LeakIndex
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import analyze, evaluate
+from evokd.rounds import analyze
+from evokd.tasks import get_task
 from evokd.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
@@ -31,17 +29,16 @@ def save_npy(path, array: np.ndarray) -> None:
 def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
-    from evokd.student.train import train_classifier
-
-    splits = load_dataset(cfg.dataset)
-    labels = sorted({r["label"] for r in splits["train"]})
+    task = get_task(cfg.task)
+    splits = task.load(cfg.dataset)
+    labels = task.label_set(splits["train"])
     # Train rows that (nearly) repeat a test row never reach the seed set, the pool or a teacher.
     test_index = LeakIndex(splits["test"], threshold=cfg.label.leak_overlap)
     train = [r for r in splits["train"] if test_index.match(r["text"]) is None]
     removed = len(splits["train"]) - len(train)
     if removed:
         log.info("prepare: %d train row(s) repeat a test row and are held out", removed)
-    seed = [{**r, "source_id": r["id"]} for r in draw_seed_set(train, cfg.shots, cfg.seed, cfg.dataset.train)]
+    seed = [{**r, "source_id": r["id"]} for r in task.draw_seed(train, labels, cfg.shots, cfg.seed, cfg.dataset.train)]
 
     prepared.root.mkdir(parents=True, exist_ok=True)
     write_jsonl(prepared.train, train)
@@ -50,7 +47,7 @@ def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     write_json(prepared.labels, {
         "task": cfg.task, "labels": labels,
         "counts": {name: len(rows) for name, rows in splits.items()},
-        "train_per_label": dict(sorted(Counter(r["label"] for r in train).items())),
+        "train_per_label": task.label_counts(train),
         "train_rows_held_out_as_test_leaks": removed,
     })
     backbone = backbone_path(cfg.train.backbone)
@@ -60,15 +57,15 @@ def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
             cfg.prepare.embed_max_length, cfg.train.threads, desc="embed pool"))
 
     r0 = Round(0)
-    log_train = train_classifier(backbone, seed, labels, cfg.train, r0.model, seed=cfg.seed,
-                                 epochs=cfg.train.seed_epochs, desc="train@0")
-    scores = evaluate.score(cfg, r0.model, splits["test"], labels)
+    log_train = task.train(backbone, seed, labels, cfg.train, r0.model, seed=cfg.seed,
+                           epochs=cfg.train.seed_epochs, desc="train@0")
+    scores = task.score(cfg, r0.model, splits["test"], labels)
     write_json(r0.scores, {"round": 0, "active": True, **scores})
     # The first feedback: the round-0 student on the seed set (all a teacher may see so far).
-    fb = evaluate.feedback(cfg, r0.model, seed)
+    fb = task.feedback(cfg, r0.model, seed)
     write_jsonl(r0.feedback, fb)
     write_jsonl(r0.train_set, seed)
     write_json(r0.analysis, analyze.analyze(cfg, teacher, 0, fb, labels))
     return {"labels": len(labels), "train": len(train), "test": len(splits["test"]),
-            "seed": len(seed), "held_out_leaks": removed, "macro_f1": scores["macro_f1"],
-            "accuracy": scores["accuracy"], "train_log": log_train}
+            "seed": len(seed), "held_out_leaks": removed,
+            **{col: scores[col] for col in task.columns}, "train_log": log_train}

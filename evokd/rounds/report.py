@@ -12,6 +12,7 @@ from evokd.config import Config
 from evokd.io import atomic_write_text, read_json, write_json
 from evokd.paths import METRICS, REPORTS, Round
 from evokd.rounds.plan import active_rounds
+from evokd.tasks import get_task
 from evokd.teachers.base import Usage
 
 TEACHER_VERBS = ("prepare", "synthesize", "label", "analyze")
@@ -24,6 +25,8 @@ def _meta(k: int, verb: str) -> dict:
 
 
 def collect(cfg: Config) -> dict:
+    task = get_task(cfg.task)
+    metric = task.metric
     rounds = [0] + active_rounds()
     per_round = [read_json(Round(k).scores) for k in rounds]
     usage, accepted, rejected = Usage(), 0, Counter()
@@ -40,7 +43,7 @@ def collect(cfg: Config) -> dict:
         timings[str(k)] = {verb: m.get("wall_s") for verb, m in metas.items()}
         rows.append({
             "round": k,
-            "macro_f1": per_round[k]["macro_f1"], "accuracy": per_round[k]["accuracy"],
+            **{col: per_round[k][col] for col in task.columns},
             "accepted": label.get("accepted", metas.get("prepare", {}).get("seed", 0)),
             "rejected": sum(label.get("rejected", {}).values()),
             "wall_s": round(sum(m.get("wall_s") or 0 for m in metas.values()), 1),
@@ -48,11 +51,12 @@ def collect(cfg: Config) -> dict:
     final = per_round[-1]
     return {
         "rounds_completed": len(rounds) - 1,
-        "metric": "macro_f1",
-        "score": final["macro_f1"],
+        "metric": metric,
+        "score": final[metric],
+        **{col: final[col] for col in task.columns if col not in (metric, "accuracy")},
         "accuracy": final["accuracy"],
-        "round0_score": per_round[0]["macro_f1"],
-        "per_round": [r["macro_f1"] for r in per_round],
+        "round0_score": per_round[0][metric],
+        "per_round": [r[metric] for r in per_round],
         "per_round_accuracy": [r["accuracy"] for r in per_round],
         "samples": {"accepted": accepted, "rejected": dict(sorted(rejected.items())),
                     "rejected_total": sum(rejected.values())},
@@ -63,21 +67,25 @@ def collect(cfg: Config) -> dict:
     }
 
 
-def table(rows: list[dict]) -> str:
-    head = "| round | macro-F1 | accuracy | accepted | rejected | wall s |\n|---:|---:|---:|---:|---:|---:|\n"
+def table(rows: list[dict], columns: dict[str, str]) -> str:
+    """A Markdown table: round, the task's score columns, samples, wall time."""
+    names = ["round", *columns.values(), "accepted", "rejected", "wall s"]
+    head = "| " + " | ".join(names) + " |\n|" + "---:|" * len(names) + "\n"
     return head + "".join(
-        f"| {r['round']} | {r['macro_f1']:.4f} | {r['accuracy']:.4f} | {r['accepted']} | "
-        f"{r['rejected']} | {r['wall_s']} |\n" for r in rows)
+        f"| {r['round']} | " + "".join(f"{r[col]:.4f} | " for col in columns)
+        + f"{r['accepted']} | {r['rejected']} | {r['wall_s']} |\n" for r in rows)
 
 
 def run(cfg: Config) -> dict:
+    columns = get_task(cfg.task).columns
     summary = collect(cfg)
     rows = summary.pop("_rows")
     write_json(METRICS / "summary.json", summary)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["round", "macro_f1", "accuracy"], lineterminator="\n")
+    fields = ["round", *columns]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: r[k] for k in ("round", "macro_f1", "accuracy")} for r in rows)
+    writer.writerows({k: r[k] for k in fields} for r in rows)
     atomic_write_text(METRICS / "scores.csv", buf.getvalue())
     t = summary["teacher"]
     md = [
@@ -87,7 +95,7 @@ def run(cfg: Config) -> dict:
         + f"; strategy: {cfg.synthesize.strategy}; rounds: {summary['rounds_completed']}.", "",
         f"**Test {summary['metric']}: {summary['score']:.4f}** (round 0: {summary['round0_score']:.4f}); "
         f"accuracy {summary['accuracy']:.4f}.", "",
-        table(rows),
+        table(rows, columns),
         f"Samples accepted: {summary['samples']['accepted']}; rejected: "
         f"{summary['samples']['rejected'] or 'none'}.", "",
         f"Teacher: {t['calls']} calls, {t['requests']} requests sent, {t['cache_hits']} cache hits, "
@@ -97,5 +105,5 @@ def run(cfg: Config) -> dict:
         + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in summary["per_label_f1"].items()) + ".", "",
     ]
     atomic_write_text(REPORTS / "report.md", "\n".join(md))
-    print("\n" + table(rows))
+    print("\n" + table(rows, columns))
     return {"score": summary["score"], "rounds_completed": summary["rounds_completed"]}

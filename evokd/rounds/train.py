@@ -9,11 +9,10 @@ from evokd.config import Config
 from evokd.data.sampling import draw_review
 from evokd.io import read_json, read_jsonl
 from evokd.paths import Prepared, Round
+from evokd.tasks import get_task
 
 
 def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
-    from evokd.student.train import train_classifier
-
     rnd = Round(k)
     labels = read_json(prepared.labels)["labels"]
     new = read_jsonl(rnd.labelled)
@@ -25,6 +24,6 @@ def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
         return {"examples": 0, "new": 0, "review": 0, "note": "no accepted samples; student unchanged"}
     review = draw_review(read_jsonl(rnd.previous.train_set), int(round(cfg.train.review_ratio * len(new))),
                          seed=cfg.seed * 1000 + k)
-    log = train_classifier(str(rnd.previous.model), new + review, labels, cfg.train, rnd.model,
-                           seed=cfg.seed * 1000 + k, epochs=cfg.train.epochs, desc=f"train@{k}")
+    log = get_task(cfg.task).train(str(rnd.previous.model), new + review, labels, cfg.train, rnd.model,
+                                   seed=cfg.seed * 1000 + k, epochs=cfg.train.epochs, desc=f"train@{k}")
     return {**log, "new": len(new), "review": len(review)}
