@@ -9,6 +9,10 @@ from evokd.teachers.base import Teacher
 def make_teacher(cfg: Config) -> Teacher:
     """The teacher named by `teacher.provider`."""
     if cfg.teacher.provider == "simulated":
+        if cfg.task == "ner":
+            from evokd.teachers.simulated_ner import SimulatedNerTeacher
+
+            return SimulatedNerTeacher(cfg)
         from evokd.teachers.simulated import SimulatedTeacher
 
         return SimulatedTeacher(cfg)

@@ -70,23 +70,27 @@ class SimulatedTeacher(Teacher):
             chosen = self._pick_by_student(request, candidates, rng, strategy)
         return [{"text": pool[i]["text"], "kind": kind, "source_id": pool[i]["id"]} for i, kind in chosen]
 
+    def _near_mistakes(self, request, available, index, emb, budget) -> list[int]:
+        """Pool rows nearest (cosine) to the previous batch's mistakes, up to half the budget."""
+        wrong_ids = [index[r["source_id"]] for r in request.feedback
+                     if not r["correct"] and r.get("source_id") in index]
+        if not wrong_ids:
+            return []
+        avail = np.array(available)
+        sims = emb[avail] @ emb[wrong_ids].T  # (available, wrong)
+        per_mistake = max(1, (budget // 2) // len(wrong_ids))
+        taken = set()
+        for col in range(sims.shape[1]):
+            for j in np.argsort(-sims[:, col])[: per_mistake]:
+                if avail[j] not in taken:
+                    taken.add(int(avail[j]))
+        return sorted(taken)
+
     def _guided_candidates(self, request, available, index, emb, rng) -> list[int]:
         """Half near the previous batch's mistakes, half from the weakest labels."""
         pool = self._pool
         budget = min(self.cfg.synthesize.candidates, len(available))
-        wrong_ids = [index[r["source_id"]] for r in request.feedback
-                     if not r["correct"] and r.get("source_id") in index]
-        chosen: list[int] = []
-        if wrong_ids:
-            avail = np.array(available)
-            sims = emb[avail] @ emb[wrong_ids].T  # (available, wrong)
-            per_mistake = max(1, (budget // 2) // len(wrong_ids))
-            taken = set()
-            for col in range(sims.shape[1]):
-                for j in np.argsort(-sims[:, col])[: per_mistake]:
-                    if avail[j] not in taken:
-                        taken.add(int(avail[j]))
-            chosen = sorted(taken)
+        chosen = self._near_mistakes(request, available, index, emb, budget)
         # Label weights: more draws for labels the analysis calls weak and labels with few
         # training samples so far (an LLM asked for coverage writes those).
         known = Counter(r["label"] for r in request.known)

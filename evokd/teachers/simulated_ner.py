@@ -1,0 +1,183 @@
+"""The offline teacher for NER: the simulated teacher's pool play, with sentences and entity types.
+
+- synthesize: candidates are pool sentences near the previous batch's wrong sentences (in the
+  pool embedding made once by `prepare`) and sentences holding the entity types the analysis
+  calls weak or the training set has least of (sentences without entities are drawn too: they
+  teach `O`). The previous student tags them; `hard` are those whose gold tag it finds least
+  probable on some word (at most 40 % led by one type), `easy` ones it tags entirely right.
+- label: the pool sentence's gold tags. With `teacher.label_noise`, each entity's type is
+  replaced by another type with that probability: the mistake an LLM labeller typically makes
+  (boundaries and the entity's existence are kept).
+- analyze: per entity type, how often the student missed it, confused it with another type,
+  got its boundary wrong, or predicted it where there is none, with example sentences.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from evokd.tasks.ner import entity_errors, sentence_correct
+from evokd.tasks.spans import bio_to_spans
+from evokd.teachers.base import SynthesisRequest
+from evokd.teachers.simulated import SimulatedTeacher, _rng
+
+NO_ENTITY = "O"  # bucket of sentences without entities
+
+
+def _types(row: dict) -> set[str]:
+    return {tag[2:] for tag in row["tags"] if tag != "O"}
+
+
+class SimulatedNerTeacher(SimulatedTeacher):
+    # -- synthesize -----------------------------------------------------------------------
+    def synthesize(self, request: SynthesisRequest) -> list[dict]:
+        samples = super().synthesize(request)
+        pool, _, index = self._load_pool()
+        return [{**s, "tokens": pool[index[s["source_id"]]]["tokens"]} for s in samples]
+
+    def _guided_candidates(self, request, available, index, emb, rng) -> list[int]:
+        """Half near the previous batch's wrong sentences, the rest drawn type by type."""
+        pool = self._pool
+        budget = min(self.cfg.synthesize.candidates, len(available))
+        chosen = self._near_mistakes(request, available, index, emb, budget)
+        known = Counter(t for r in request.known for t in (_types(r) or {NO_ENTITY}))
+        weak = set(request.analysis.get("weak_labels", []))
+        buckets = [*request.labels, NO_ENTITY]
+        weights = {t: (3.0 if t in weak else 1.0) / np.sqrt(1 + known[t]) for t in buckets}
+        weights[NO_ENTITY] *= 0.5
+        by_type: dict[str, list[int]] = defaultdict(list)
+        taken = set(chosen)
+        for i in available:
+            if i not in taken:
+                for t in sorted(_types(pool[i]) or {NO_ENTITY}):
+                    by_type[t].append(i)
+        live = [t for t in buckets if by_type[t]]
+        while len(chosen) < budget and live:
+            t = rng.choices(live, weights=[weights[x] for x in live])[0]
+            bucket = by_type[t]
+            i = bucket.pop(rng.randrange(len(bucket)))
+            if i not in taken:
+                taken.add(i)
+                chosen.append(i)
+            if not bucket:
+                live.remove(t)
+        return chosen
+
+    def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
+        from evokd.data.conll import repair_bio
+        from evokd.student.tagger import predict_word_proba
+
+        pool = self._pool
+        names, probs = predict_word_proba(request.student_dir, [pool[i]["tokens"] for i in candidates],
+                                          batch_size=self.cfg.evaluate.batch_size,
+                                          max_length=self.cfg.train.max_length,
+                                          threads=self.cfg.train.threads)
+        col = {name: j for j, name in enumerate(names)}
+        n = request.n_hard + request.n_easy
+        if strategy == "uncertainty":
+            def margin(p: np.ndarray) -> float:
+                top2 = np.sort(p, axis=1)[:, -2:]
+                return float((top2[:, 1] - top2[:, 0]).min()) if len(p) else 1.0
+            order = sorted(range(len(candidates)), key=lambda j: margin(probs[j]))[:n]
+            return [(candidates[j], "hard") for j in order]
+        lead, p_gold, correct = [], [], []
+        for j, i in enumerate(candidates):
+            gold = pool[i]["tags"]
+            word_p = np.array([probs[j][w, col[t]] if t in col else 0.0 for w, t in enumerate(gold)])
+            worst = int(word_p.argmin()) if len(word_p) else 0
+            p_gold.append(float(word_p.min()) if len(word_p) else 1.0)
+            # The type that makes the sentence hard: that of its least probable gold tag.
+            lead.append(gold[worst][2:] if gold and gold[worst] != "O" else
+                        (sorted(_types(pool[i])) or [NO_ENTITY])[0])
+            predicted = repair_bio([names[k] for k in probs[j].argmax(1)])[0]
+            correct.append(sentence_correct(gold, predicted))
+        cap = max(1, int(np.ceil(0.4 * request.n_hard)))
+        per_type: Counter = Counter()
+        hard: list[int] = []
+        for j in np.argsort(np.array(p_gold), kind="stable"):
+            if len(hard) < request.n_hard and not correct[j] and per_type[lead[j]] < cap:
+                hard.append(int(j))
+                per_type[lead[j]] += 1
+        for j in np.argsort(np.array(p_gold), kind="stable"):  # fill with the least sure right ones
+            if len(hard) < request.n_hard and int(j) not in hard and per_type[lead[j]] < cap:
+                hard.append(int(j))
+                per_type[lead[j]] += 1
+        rest = [j for j in range(len(candidates)) if j not in set(hard) and correct[j]]
+        rng.shuffle(rest)
+        by_type: dict[str, list[int]] = defaultdict(list)
+        for j in rest:
+            by_type[lead[j]].append(j)
+        easy: list[int] = []
+        while len(easy) < request.n_easy and any(by_type.values()):
+            for t in sorted(by_type):
+                if by_type[t] and len(easy) < request.n_easy:
+                    easy.append(by_type[t].pop())
+        return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
+
+    # -- label ----------------------------------------------------------------------------
+    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]:
+        self.usage.calls += 1
+        pool, _, index = self._load_pool()
+        noise = self.cfg.teacher.label_noise
+        out = {}
+        for sample in samples:
+            i = index.get(sample.get("source_id", ""))
+            if i is None:
+                out[sample["id"]] = {"error": "unknown_text"}
+                continue
+            tags = list(pool[i]["tags"])
+            if noise:
+                rng = _rng(self.cfg.seed, "noise", sample["id"])
+                for span in bio_to_spans(pool[i]["tokens"], tags):
+                    others = [t for t in labels if t != span["type"]]
+                    if others and rng.random() < noise:
+                        kind = rng.choice(others)
+                        for w in range(span["token_start"], span["token_end"]):
+                            tags[w] = ("B-" if w == span["token_start"] else "I-") + kind
+            out[sample["id"]] = {"tags": tags}
+        return out
+
+    # -- analyze --------------------------------------------------------------------------
+    def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
+        self.usage.calls += 1
+        kinds = ("missed", "confused", "boundary", "over_predicted")
+        errors = {t: Counter() for t in labels}
+        gold_total: Counter = Counter()
+        pairs: Counter = Counter()
+        examples: dict[str, list[str]] = defaultdict(list)
+        for row in feedback:
+            found = entity_errors(row["tokens"], row["tags"], row["predicted"])
+            gold_total.update(s["type"] for s in bio_to_spans(row["tokens"], row["tags"]))
+            for kind in kinds:
+                for e in found[kind]:
+                    errors.setdefault(e["type"], Counter())[kind] += 1
+                    if kind == "confused":
+                        pairs[(e["type"], e["predicted"])] += 1
+                    if len(examples[e["type"]]) < 2 and row["text"] not in examples[e["type"]]:
+                        examples[e["type"]].append(row["text"])
+        wrong_of = {t: sum(errors[t][k] for k in kinds) for t in labels}
+        rates = {t: wrong_of[t] / max(1, gold_total[t]) for t in labels if wrong_of[t] or gold_total[t]}
+        mean = sum(wrong_of.values()) / max(1, sum(gold_total.values()))
+        weak = sorted((t for t, r in rates.items() if wrong_of[t] and r >= mean),
+                      key=lambda t: (-rates[t], t))
+        unseen = [t for t in labels if not gold_total[t]]
+        right = sum(r["correct"] for r in feedback)
+        lines = [f"The round-{round} student tagged {right} of {len(feedback)} new sentences exactly right."]
+        for t in weak:
+            parts = [f"{errors[t][k]} {k.replace('_', '-')}" for k in kinds if errors[t][k]]
+            lines.append(f"{t}: {', '.join(parts)} (of {gold_total[t]} {t} entities)"
+                         + (f", e.g. \"{examples[t][0]}\"" if examples[t] else "") + ".")
+        confusions = [{"gold": g, "predicted": p, "count": c}
+                      for (g, p), c in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if confusions:
+            lines.append("Most frequent confusions: " + ", ".join(
+                f"{c['gold']} read as {c['predicted']} ({c['count']})" for c in confusions[:5]) + ".")
+        if unseen:
+            lines.append("No feedback yet on: " + ", ".join(unseen) + ".")
+        return {"summary": " ".join(lines), "weak_labels": weak + [t for t in unseen if t not in weak],
+                "confusions": confusions,
+                "errors_per_label": {t: {"total": gold_total[t], **{k: errors[t][k] for k in kinds}}
+                                     for t in labels},
+                "examples": dict(examples)}
