@@ -49,6 +49,18 @@ def _config(params: Path):
     return load_config(params)
 
 
+def _api_key() -> str | None:
+    """The teacher's API key: from the environment only, never from params or files."""
+    return os.environ.get("OPENAI_API_KEY") or None
+
+
+def _teacher_meta(teacher) -> dict:
+    meta = {"teacher": teacher.usage.to_dict()}
+    if teacher.rejected:
+        meta["teacher_rejected"] = dict(sorted(teacher.rejected.items()))
+    return meta
+
+
 def _run_stage(verb: str, k: int, params: Path, step: Callable) -> None:
     """Load config, skip inactive slots cheaply, time the step, record its meta file."""
     from evokd.io import write_json
@@ -67,14 +79,15 @@ def _run_stage(verb: str, k: int, params: Path, step: Callable) -> None:
         start = time.perf_counter()
         teacher = None
         if verb in ("synthesize", "label", "analyze"):
+            from evokd.rounds.spending import spent_before
             from evokd.teachers import make_teacher
 
-            teacher = make_teacher(cfg)
+            teacher = make_teacher(cfg, api_key=_api_key(), spent=spent_before(k, verb))
         result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)
         wall = round(time.perf_counter() - start, 2)
         meta = {"stage": name, "active": True, "wall_s": wall, **result}
         if teacher is not None:
-            meta["teacher"] = teacher.usage.to_dict()
+            meta.update(_teacher_meta(teacher))
         write_json(Round(k).meta(verb), meta)
         log.info("%s finished in %.1fs %s", name, wall, _brief(result))
 
@@ -95,11 +108,11 @@ def prepare(params: Path = ParamsOpt) -> None:
     with _user_errors():
         cfg = _config(params)
         start = time.perf_counter()
-        teacher = make_teacher(cfg)
+        teacher = make_teacher(cfg, api_key=_api_key())
         result = step.run(cfg, teacher)
         wall = round(time.perf_counter() - start, 2)
         write_json(Round(0).meta("prepare"), {"stage": "prepare", "wall_s": wall, **result,
-                                              "teacher": teacher.usage.to_dict()})
+                                              **_teacher_meta(teacher)})
         log.info("prepare finished in %.1fs %s", wall, _brief(result))
 
 
@@ -170,6 +183,23 @@ def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yam
     with _user_errors():
         write_slots(n)
         typer.echo(f"slots.yaml now declares {n} round slots; commit it, then `dvc repro`.")
+
+
+teacher_app = typer.Typer(no_args_is_help=True, help="The LLM teacher's endpoint.")
+app.add_typer(teacher_app, name="teacher")
+
+
+@teacher_app.command("check")
+def teacher_check(params: Path = ParamsOpt) -> None:
+    """Send one small request: says whether the endpoint, model and key work, or what is wrong."""
+    from evokd.errors import ConfigError
+    from evokd.teachers.openai import check_endpoint
+
+    with _user_errors():
+        cfg = _config(params)
+        if not cfg.teacher.model:
+            raise ConfigError("teacher.model is not set; name the endpoint's model in params.yaml")
+        typer.echo(check_endpoint(cfg, _api_key()))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Rejected samples are kept with their reason (never silently dropped):
 `unlabelled` (the teacher gave no usable label), `bad_label` (outside the label set), the task's
 own reasons (NER: `bad_type`, `span_not_found`, ...; see evokd.tasks.spans), `empty`,
-`too_short`, `too_long`, `duplicate` (of the training set or of this batch) and `leak` (equal or
-nearly equal to a test sample).
+`too_short`, `too_long`, `duplicate` (of the training set or of this batch), `echo` (the text
+mostly repeats the prompt that generated it: `prompt_overlap`, set by the LLM teacher, at least
+`label.echo_overlap`) and `leak` (equal or nearly equal to a test sample).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def _text_problem(cfg: Config, text: str, norm: str, seen: set[str],
-                  leak_index: LeakIndex) -> tuple[str | None, str | None]:
+                  leak_index: LeakIndex, overlap: float | None = None) -> tuple[str | None, str | None]:
     """(reason, detail) when the text itself is unusable, else (None, None)."""
     if not norm:
         return "empty", None
@@ -33,6 +34,8 @@ def _text_problem(cfg: Config, text: str, norm: str, seen: set[str],
         return "too_long", None
     if norm in seen:
         return "duplicate", None
+    if overlap is not None and overlap >= cfg.label.echo_overlap:
+        return "echo", f"{overlap:.0%} of its word 3-grams are in its prompt"
     hit = leak_index.match(text)
     return ("leak", hit) if hit is not None else (None, None)
 
@@ -52,7 +55,8 @@ def validate(cfg: Config, samples: list[dict], answers: dict[str, dict], labels:
         norm = normalize(text)
         reason, detail = checked.reason, checked.detail
         if reason is None:
-            reason, detail = _text_problem(cfg, text, norm, seen, leak_index)
+            reason, detail = _text_problem(cfg, text, norm, seen, leak_index,
+                                           sample.get("prompt_overlap"))
         if reason:
             rejected.append({**sample, **checked.record, "reason": reason, "detail": detail})
         else:

@@ -10,12 +10,17 @@ A teacher is given everything it may see (never the test split) and returns plai
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 
 @dataclass
 class Usage:
-    """What teacher calls cost. `requests` counts calls actually sent over the network."""
+    """What teacher calls cost. `requests` counts HTTP requests actually sent (retries
+    included); `calls` counts the answers used, `cache_hits` those read from the response cache.
+    Tokens and `cost_usd` cover every answer used, cached or not (what the pipeline costs, the
+    same on every run); `sent_cost_usd` only what this run paid for. `bad_replies` counts
+    replies that could not be read (each is rejected with a reason, never a crash)."""
 
     calls: int = 0
     requests: int = 0
@@ -23,6 +28,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    sent_cost_usd: float = 0.0
+    bad_replies: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,6 +58,8 @@ class SynthesisRequest:
 class Teacher(ABC):
     def __init__(self) -> None:
         self.usage = Usage()
+        # Replies or generated items the teacher could not use, by reason (recorded per stage).
+        self.rejected: Counter = Counter()
 
     @abstractmethod
     def synthesize(self, request: SynthesisRequest) -> list[dict]: ...

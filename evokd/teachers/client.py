@@ -1,0 +1,168 @@
+"""One chat-completions request through the `openai` SDK, with bounded retries.
+
+The SDK's own retries are off (max_retries=0): this module retries 429, 408/409 and 5xx replies,
+timeouts and dropped connections with exponential backoff and jitter, waits at least what a
+`Retry-After` (or `retry-after-ms`) header asks (capped at `max_backoff_s`), and gives up after
+`max_tries` with a TeacherError that says what kept failing. 401/403/404/400 are not retried:
+they are configuration mistakes, reported with what to change.
+
+The API key is handed in by the caller (the CLI reads OPENAI_API_KEY); every message this module
+builds passes through `redact`, so the key never reaches an exception, a log line or a file.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from evokd.errors import TeacherError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUS = {408, 409, 429}
+NO_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) need none; the SDK insists on one
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_tries: int = 6
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+
+    def delay(self, attempt: int, retry_after: Optional[float], rng: random.Random) -> float:
+        """Seconds to wait before try `attempt + 1` (attempt counts from 1)."""
+        expo = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+        wait = expo * rng.uniform(0.5, 1.0)  # jitter: spread concurrent retries apart
+        if retry_after is not None:
+            # The server said when to come back: never earlier, plus a little jitter.
+            wait = max(wait, min(retry_after, self.max_backoff_s) * rng.uniform(1.0, 1.1))
+        return wait
+
+
+def parse_retry_after(headers) -> Optional[float]:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date); None if absent."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+            return max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class ChatClient:
+    """A thread-safe sender of chat-completions requests to one endpoint."""
+
+    def __init__(self, base_url: Optional[str], api_key: Optional[str], timeout_s: float,
+                 policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
+                 on_attempt: Callable[[], None] = lambda: None, seed: int = 0):
+        import openai
+
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._key = api_key or ""
+        self.policy, self.sleep, self.on_attempt = policy, sleep, on_attempt
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self.stop = threading.Event()  # set when a sibling request failed for good
+        # Quiet the SDK's and its HTTP library's debug logs (they echo request options).
+        for name in ("openai", "httpx", "httpx2", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self._sdk = openai
+        self._client = openai.OpenAI(api_key=api_key or NO_KEY, base_url=self.base_url,
+                                     timeout=timeout_s, max_retries=0)
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if len(self._key) >= 4 else text
+
+    def _jittered(self, attempt: int, retry_after: Optional[float]) -> float:
+        with self._rng_lock:
+            return self.policy.delay(attempt, retry_after, self._rng)
+
+    def complete(self, model: str, messages: list[dict], sampling: dict) -> dict:
+        """Send one request (retrying what is worth retrying); the reply as a plain dict."""
+        sdk = self._sdk
+        last = ""
+        for attempt in range(1, self.policy.max_tries + 1):
+            if self.stop.is_set():
+                raise TeacherError("stopped: another teacher request failed (see the error above)")
+            self.on_attempt()
+            retry_after = None
+            try:
+                response = self._client.chat.completions.create(model=model, messages=messages, **sampling)
+                return self._reply(response)
+            except sdk.APITimeoutError:
+                last = "no reply within the timeout (teacher.timeout_s)"
+            except sdk.APIConnectionError as exc:
+                last = f"cannot connect to {self.base_url}: {self.redact(str(exc.__cause__ or exc))}"
+            except sdk.APIStatusError as exc:
+                status = exc.status_code
+                if status not in RETRY_STATUS and status < 500:
+                    raise self.fatal(exc, model) from None
+                retry_after = parse_retry_after(exc.response.headers)
+                last = f"HTTP {status}" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else "")
+            if attempt < self.policy.max_tries:
+                wait = self._jittered(attempt, retry_after)
+                log.info("teacher: %s; try %d of %d in %.1fs", last, attempt + 1, self.policy.max_tries, wait)
+                self.sleep(wait)
+        raise TeacherError(f"the teacher at {self.base_url} kept failing: {last}, {self.policy.max_tries} "
+                           f"tries (teacher.max_tries). Replies received so far are cached; run again "
+                           f"when the endpoint recovers.")
+
+    def fatal(self, exc, model: str) -> TeacherError:
+        """A TeacherError for a reply that retrying cannot fix, with what to change."""
+        status = exc.status_code
+        if status == 401:
+            return TeacherError(f"the endpoint {self.base_url} refused the API key (HTTP 401): set a "
+                                f"valid OPENAI_API_KEY in the environment (or none for a local server)")
+        if status == 403:
+            return TeacherError(f"the endpoint {self.base_url} denied access (HTTP 403): the key may "
+                                f"lack access to model {model!r} or to this project")
+        body = self.redact(_body_message(exc))
+        if status == 404:
+            return TeacherError(f"model {model!r} not found at {self.base_url} (HTTP 404: {body}): "
+                                f"check teacher.model, and that teacher.base_url ends in /v1 where "
+                                f"the server needs it")
+        hint = ""
+        if status in (400, 422) and ("response_format" in body.lower() or "schema" in body.lower()):
+            hint = "; this endpoint may not support JSON-schema output: set teacher.json_schema: false"
+        return TeacherError(f"the endpoint {self.base_url} rejected the request (HTTP {status}: {body}){hint}")
+
+    @staticmethod
+    def _reply(response) -> dict:
+        choice = response.choices[0] if response.choices else None
+        usage = response.usage
+        return {
+            "content": choice.message.content if choice else None,
+            "finish_reason": choice.finish_reason if choice else None,
+            "model": response.model,
+            "usage": ({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+                      if usage is not None else None),
+        }
+
+
+def _body_message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:300]
+        return str(err)[:300]
+    return str(getattr(exc, "message", exc))[:300]

@@ -1,0 +1,109 @@
+"""Runs a stage's planned chat requests: response cache first, then the budget, then the
+network with up to `max_concurrency` requests in flight.
+
+Each reply is written to the cache by the thread that received it, before anything else
+happens, so a process killed mid-stage loses only the requests still in flight. When a request
+fails for good, requests not yet started are cancelled, those in flight finish (and are
+cached), and the error is raised.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from evokd.teachers.base import Usage
+from evokd.teachers.budget import Ledger, estimate_prompt_tokens
+from evokd.teachers.cache import ResponseCache, request_key
+from evokd.teachers.client import ChatClient
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One planned request. `draw` tells apart requests that may share messages (a batch
+    index, a round) so that each is a separate sample from the model."""
+
+    messages: list[dict]
+    sampling: dict
+    draw: str
+
+
+class Dispatcher:
+    def __init__(self, client: ChatClient, model: str, cache: ResponseCache, ledger: Ledger,
+                 usage: Usage, max_concurrency: int = 4, namespace: str | None = None):
+        self.client, self.model, self.cache, self.ledger = client, model, cache, ledger
+        self.usage, self.max_concurrency, self.namespace = usage, max_concurrency, namespace
+        self._lock = threading.Lock()
+
+    def reservation(self, request: ChatRequest) -> int:
+        return estimate_prompt_tokens(request.messages) + int(request.sampling.get("max_tokens") or 0)
+
+    def run(self, requests: list[ChatRequest]) -> list[dict]:
+        """The replies, in the order of `requests`. Raises BudgetExceeded or TeacherError."""
+        reservations = [self.reservation(r) for r in requests]
+        admitted = self.ledger.admit(reservations)
+        keys = [request_key(self.model, r.messages, r.sampling, r.draw, self.namespace) for r in requests]
+        replies: list[dict | None] = [None] * len(requests)
+        todo = []
+        for i in range(admitted):
+            cached = self.cache.get(keys[i])
+            if cached is not None:
+                replies[i] = cached
+                with self._lock:
+                    self.usage.calls += 1
+                    self.usage.cache_hits += 1
+            else:
+                todo.append(i)
+        self._send(todo, requests, keys, replies)
+        for i in range(admitted):
+            self._account(replies[i], requests[i])
+        if admitted < len(requests):
+            raise self.ledger.exceeded(reservations[admitted], len(requests) - admitted)
+        return replies  # type: ignore[return-value]
+
+    def _send(self, todo: list[int], requests, keys, replies) -> None:
+        if not todo:
+            return
+
+        def one(i: int) -> None:
+            reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling)
+            request = {"model": self.model, "messages": requests[i].messages,
+                       "sampling": requests[i].sampling, "draw": requests[i].draw}
+            if self.namespace:
+                request["namespace"] = self.namespace
+            self.cache.put(keys[i], request, reply)
+            replies[i] = reply
+            cost = self.ledger.cost(*_tokens(reply, requests[i]))
+            with self._lock:
+                self.usage.calls += 1
+                self.usage.sent_cost_usd += cost
+
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(todo)),
+                                thread_name_prefix="teacher") as pool:
+            futures = [pool.submit(one, i) for i in todo]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in done if f.exception() is not None), None)
+            if failed is not None:
+                self.client.stop.set()  # in-flight requests finish their try, then stop
+                for f in pending:
+                    f.cancel()
+                wait(pending)
+                raise failed.exception()  # type: ignore[misc]
+
+    def _account(self, reply: dict, request: ChatRequest) -> None:
+        prompt, completion = _tokens(reply, request)
+        cost = self.ledger.charge(prompt, completion)
+        with self._lock:
+            self.usage.prompt_tokens += prompt
+            self.usage.completion_tokens += completion
+            self.usage.cost_usd += cost
+
+
+def _tokens(reply: dict, request: ChatRequest) -> tuple[int, int]:
+    """Prompt and completion tokens of a reply; estimated when the endpoint reports none."""
+    usage = reply.get("usage")
+    if usage:
+        return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    completion = len(reply.get("content") or "") // 3 + 1
+    return estimate_prompt_tokens(request.messages), completion

@@ -1,0 +1,272 @@
+"""The LLM teacher: the three calls of a round against any OpenAI-compatible chat-completions
+endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
+
+- synthesize: `synthesize.batches` fresh conversations per round, each with its own draw index
+  and its own slice of the previous batch's wrong and right answers, together asking for
+  `n_hard` hard and `n_easy` easy *new* texts. Each text records its batch (`draw`) and how
+  much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes).
+- label: a separate call labels numbered texts, `label.batch_size` per request; answers are
+  joined back by number, never by position. Per text: the answer object (e.g. {"label"}) or
+  {"error": reason}; the label stage validates it.
+- analyze: the previous student's wrong and right answers in, {"summary", "weak_labels"} out.
+
+Replies are read tolerantly (evokd.teachers.parse); what cannot be read is counted in
+`usage.bad_replies` and `rejected` (by reason), never raised. Sending, caching, the budget and
+concurrency are evokd.teachers.dispatch's job; retries are evokd.teachers.client's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from typing import Optional
+
+from evokd.config import Config
+from evokd.data.textnorm import shingles
+from evokd.teachers import schemas
+from evokd.teachers.base import SynthesisRequest, Teacher, Usage
+from evokd.teachers.budget import Ledger, Price
+from evokd.teachers.cache import ResponseCache
+from evokd.teachers.client import ChatClient, RetryPolicy
+from evokd.teachers.dispatch import ChatRequest, Dispatcher
+from evokd.teachers.parse import ParseFailure, as_list, extract_json, item_text
+from evokd.teachers.prompts import load_template
+
+log = logging.getLogger(__name__)
+
+
+def split_evenly(n: int, parts: int) -> list[int]:
+    """n as `parts` near-equal counts, larger ones first (24 over 5 -> 5, 5, 5, 5, 4)."""
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _window(rows: list[dict], start: int, size: int) -> list[dict]:
+    """`size` rows from `start`, wrapping around, no repeats."""
+    if not rows or size <= 0:
+        return []
+    return [rows[(start + i) % len(rows)] for i in range(min(size, len(rows)))]
+
+
+def prompt_overlap(text: str, prompt_grams: set) -> float:
+    """Share of the text's word 3-grams that occur in its prompt (1.0 = a copy of prompt text)."""
+    grams = shingles(text)
+    return round(len(grams & prompt_grams) / len(grams), 3) if grams else 0.0
+
+
+class OpenAITeacher(Teacher):
+    def __init__(self, cfg: Config, api_key: Optional[str] = None, spent: Optional[Usage] = None,
+                 client: Optional[ChatClient] = None):
+        super().__init__()
+        t = cfg.teacher
+        self.cfg, self.t = cfg, t
+        self._lock = threading.Lock()
+        price = Price(t.prices[t.model].prompt, t.prices[t.model].completion) if t.model in t.prices else None
+        if price is None:
+            log.info("teacher: no price for %r in teacher.prices; cost is reported as 0", t.model)
+        spent = spent or Usage()
+        self.ledger = Ledger(price, t.budget.max_tokens, t.budget.max_usd,
+                             spent_tokens=spent.prompt_tokens + spent.completion_tokens,
+                             spent_usd=spent.cost_usd, cache_hint=f" ({t.cache_dir})")
+        self.client = client or ChatClient(
+            t.base_url, api_key, t.timeout_s,
+            RetryPolicy(t.max_tries, t.backoff_s, t.max_backoff_s),
+            on_attempt=self._count_attempt, seed=cfg.seed)
+        self.dispatcher = Dispatcher(self.client, t.model, ResponseCache(t.cache_dir), self.ledger,
+                                     self.usage, t.max_concurrency, t.cache_namespace)
+
+    def _count_attempt(self) -> None:
+        with self._lock:
+            self.usage.requests += 1
+
+    def _reject(self, reason: str, n: int = 1, reply: bool = False) -> None:
+        with self._lock:
+            self.rejected[reason] += n
+            if reply:
+                self.usage.bad_replies += 1
+
+    # -- requests -------------------------------------------------------------------------
+    def _sampling(self, kind: str, labels: list[str]) -> dict:
+        sampling = {"temperature": self.t.label_temperature if kind == "label" else self.t.temperature,
+                    "max_tokens": self.t.max_tokens, "seed": self.cfg.seed}
+        if self.t.json_schema:
+            sampling["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": f"evokd_{kind}", "strict": True,
+                "schema": schemas.schema(self.cfg.task, kind, labels)}}
+        return sampling
+
+    def _template(self, kind: str):
+        return load_template(self.t.prompts, self.cfg.task, kind)
+
+    def _read(self, reply: dict) -> object:
+        """The JSON in a reply, or a ParseFailure (a cut-off reply says so)."""
+        value = extract_json(reply.get("content"))
+        if isinstance(value, ParseFailure) and reply.get("finish_reason") == "length":
+            return ParseFailure("truncated", "the reply hit teacher.max_tokens")
+        return value
+
+    # -- synthesize -----------------------------------------------------------------------
+    def synthesize(self, request: SynthesisRequest) -> list[dict]:
+        cfg, k = self.cfg, request.round
+        template, fmt = self._template("synthesize"), schemas.example_format(cfg.task)
+        batches = cfg.synthesize.batches
+        hard_n, easy_n = split_evenly(request.n_hard, batches), split_evenly(request.n_easy, batches)
+        wrong = [r for r in request.feedback if not r.get("correct")]
+        right = [r for r in request.feedback if r.get("correct")]
+        rng = _rng(cfg.seed, "examples", k)
+        rng.shuffle(wrong)
+        rng.shuffle(right)
+        analysis = request.analysis or {}
+        plan, requests = [], []
+        for b in range(batches):
+            if hard_n[b] + easy_n[b] == 0:
+                continue
+            shown_wrong = _window(wrong, b * cfg.synthesize.show_wrong, cfg.synthesize.show_wrong)
+            shown_right = _window(right, b * cfg.synthesize.show_correct, cfg.synthesize.show_correct)
+            messages = template.render(
+                labels=", ".join(request.labels),
+                analysis=analysis.get("summary") or "(no analysis yet)",
+                weak_labels=", ".join(analysis.get("weak_labels") or []) or "(none named)",
+                wrong_examples="\n".join(fmt(r) for r in shown_wrong) or "(none)",
+                correct_examples="\n".join(fmt(r) for r in shown_right) or "(none)",
+                n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b])
+            plan.append((b, hard_n[b], easy_n[b], messages))
+            requests.append(ChatRequest(messages, self._sampling("synthesize", request.labels),
+                                        draw=f"synthesize/round{k}/batch{b}"))
+        replies = self.dispatcher.run(requests)
+        out = []
+        for (b, n_hard, n_easy, messages), reply in zip(plan, replies):
+            grams = set().union(*(shingles(m["content"]) for m in messages))
+            for kind, text in self._read_synthesis(reply, n_hard, n_easy):
+                out.append({"text": text, "kind": kind, "draw": b,
+                            "prompt_overlap": prompt_overlap(text, grams)})
+        return out
+
+    def _read_synthesis(self, reply: dict, n_hard: int, n_easy: int) -> list[tuple[str, str]]:
+        value = self._read(reply)
+        if isinstance(value, ParseFailure):
+            self._reject(f"synthesize:{value.reason}", reply=True)
+            return []
+        if isinstance(value, dict) and ("hard" in value or "easy" in value):
+            groups = {kind: as_list(value.get(kind, []), kind) for kind in ("hard", "easy")}
+        else:  # a list (or one object) of {"text", "kind"}
+            items = as_list(value, "samples")
+            if isinstance(items, ParseFailure):
+                self._reject(f"synthesize:{items.reason}", reply=True)
+                return []
+            groups = {"hard": [], "easy": []}
+            for item in items:
+                kind = item.get("kind", "hard") if isinstance(item, dict) else "hard"
+                groups["easy" if str(kind).lower() == "easy" else "hard"].append(item)
+        out = []
+        for kind, want in (("hard", n_hard), ("easy", n_easy)):
+            items = groups[kind]
+            if isinstance(items, ParseFailure):
+                self._reject(f"synthesize:{items.reason}")
+                continue
+            texts = []
+            for item in items:
+                text = item_text(item)
+                if text is None:
+                    self._reject("synthesize:not_text")
+                elif len(texts) < want:
+                    texts.append(" ".join(text.split()))
+                else:
+                    self._reject("synthesize:surplus")
+            if len(texts) < want:
+                self._reject("synthesize:missing", want - len(texts))
+            out += [(kind, text) for text in texts]
+        return out
+
+    # -- label ----------------------------------------------------------------------------
+    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]:
+        template = self._template("label")
+        size = self.cfg.label.batch_size
+        chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
+        requests = []
+        for chunk in chunks:
+            texts = "\n".join(f"{n}. {' '.join(s['text'].split())}" for n, s in enumerate(chunk, 1))
+            messages = template.render(labels=", ".join(labels), texts=texts, n=len(chunk))
+            requests.append(ChatRequest(messages, self._sampling("label", labels), draw="label"))
+        replies = self.dispatcher.run(requests)
+        out: dict[str, dict] = {}
+        for chunk, reply in zip(chunks, replies):
+            out.update(self._read_labels(reply, chunk))
+        return out
+
+    def _read_labels(self, reply: dict, chunk: list[dict]) -> dict[str, dict]:
+        items = as_list(self._read(reply), "labels")
+        if isinstance(items, ParseFailure):
+            self._reject(f"label:{items.reason}", reply=True)
+            return {s["id"]: {"error": f"unreadable reply ({items.reason})"} for s in chunk}
+        answers: dict[int, dict] = {}
+        for item in items:
+            if not isinstance(item, dict):
+                self._reject("label:not_an_object")
+                continue
+            number = item.get("id")
+            if number is None and len(chunk) == 1 and len(items) == 1:
+                number = 1  # one text, one answer without its number
+            try:
+                number = int(number)
+            except (TypeError, ValueError):
+                self._reject("label:no_id")
+                continue
+            if not 1 <= number <= len(chunk):
+                self._reject("label:unknown_id")
+            elif number in answers:
+                self._reject("label:repeated_id")
+            else:
+                answer = {key: value for key, value in item.items() if key != "id"}
+                if isinstance(answer.get("label"), str):
+                    answer["label"] = answer["label"].strip()
+                answers[number] = answer
+        return {s["id"]: answers.get(n, {"error": "no answer for this text in the reply"})
+                for n, s in enumerate(chunk, 1)}
+
+    # -- analyze --------------------------------------------------------------------------
+    def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
+        from evokd.rounds.analyze import select_feedback
+
+        shown = select_feedback(self.cfg, feedback)
+        wrong = [r for r in shown if not r.get("correct")]
+        right = [r for r in shown if r.get("correct")]
+        fmt = schemas.example_format(self.cfg.task)
+        messages = self._template("analyze").render(
+            labels=", ".join(labels), n_wrong=len(wrong), n_correct=len(right),
+            wrong_examples="\n".join(fmt(r) for r in wrong) or "(none)",
+            correct_examples="\n".join(fmt(r) for r in right) or "(none)")
+        reply = self.dispatcher.run([ChatRequest(messages, self._sampling("analyze", labels),
+                                                 draw=f"analyze/round{round}")])[0]
+        value = self._read(reply)
+        if isinstance(value, ParseFailure) or not isinstance(value, dict) \
+                or not isinstance(value.get("summary"), str):
+            reason = value.reason if isinstance(value, ParseFailure) else "wrong_shape"
+            self._reject(f"analyze:{reason}", reply=True)
+            return {"summary": "", "weak_labels": [], "error": f"unreadable analysis ({reason})"}
+        weak = value.get("weak_labels") or []
+        weak = [w for w in (weak if isinstance(weak, list) else [weak]) if isinstance(w, str)]
+        known = [w.strip() for w in weak if w.strip() in labels]
+        if len(known) < len(weak):
+            self._reject("analyze:unknown_weak_label", len(weak) - len(known))
+        return {"summary": value["summary"].strip(), "weak_labels": list(dict.fromkeys(known))}
+
+
+def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
+    """Send one tiny request (never cached); a line saying what answered, or a TeacherError."""
+    t = cfg.teacher
+    client = ChatClient(t.base_url, api_key, min(t.timeout_s, 30.0), RetryPolicy(2, 0.5, 2.0))
+    start = time.perf_counter()
+    reply = client.complete(t.model, [{"role": "user", "content": "Reply with the single word: ok"}],
+                            {"max_tokens": 5, "temperature": 0.0})
+    took = time.perf_counter() - start
+    said = (reply.get("content") or "").strip()[:40]
+    return (f"ok: {client.base_url} answered as model {reply.get('model') or t.model!r} in {took:.1f}s "
+            f"({said!r})")

@@ -1,0 +1,135 @@
+"""Tolerant reading of JSON from an LLM reply. Pure functions, no I/O.
+
+Endpoints that cannot enforce a JSON schema (or models that ignore it) wrap the JSON in code
+fences, put prose around it, leave trailing commas, or return one object where a list was asked
+for. `extract_json` recovers the value in those cases; what it cannot recover is reported as a
+`ParseFailure` with a short reason, so that the caller rejects and counts it instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why a reply could not be read; `reason` is a short stable code, `detail` a snippet."""
+
+    reason: str
+    detail: str = ""
+
+
+def _strip_trailing_commas(text: str) -> str:
+    """Remove commas before a closing bracket, outside strings."""
+    out, in_string, escaped = [], False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch == ",":
+            rest = text[i + 1 :].lstrip()
+            if rest[:1] in ("]", "}"):
+                continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(_strip_trailing_commas(text))
+
+
+def _balanced_spans(text: str) -> list[str]:
+    """Every top-level {...} or [...] span of `text`, in order (strings and escapes respected)."""
+    spans, depth, start, in_string, escaped = [], 0, None, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"' and depth:
+            in_string = True
+        elif ch in "{[":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch in "}]" and depth:
+            depth -= 1
+            if depth == 0 and start is not None:
+                spans.append(text[start : i + 1])
+                start = None
+    return spans
+
+
+def extract_json(text: str | None) -> Any | ParseFailure:
+    """The JSON value in an LLM reply, or a ParseFailure saying why there is none.
+
+    Tries, in order: the whole reply; the contents of each code fence; each balanced {...} or
+    [...] span of the reply (largest first). Trailing commas are forgiven at every step.
+    """
+    if text is None or not text.strip():
+        return ParseFailure("empty_reply")
+    candidates = [text.strip()]
+    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
+    candidates += sorted(_balanced_spans(text), key=len, reverse=True)
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            return _loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+    return ParseFailure("not_json", text.strip()[:120])
+
+
+def as_list(value: Any, key: str) -> list | ParseFailure:
+    """The list under `key`, accepting a bare list, {key: [...]}, {key: {...}} or one object.
+
+    A model asked for {"labels": [...]} may answer [...], {"labels": {...}} (a single item) or
+    just the single item itself; all read as a list.
+    """
+    if isinstance(value, ParseFailure):
+        return value
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        if key in value:
+            inner = value[key]
+            if isinstance(inner, list):
+                return inner
+            if isinstance(inner, (dict, str)):
+                return [inner]
+            return ParseFailure("wrong_shape", f"{key!r} is {type(inner).__name__}")
+        # One object where a list of objects was asked for.
+        return [value]
+    return ParseFailure("wrong_shape", f"expected an object or a list, got {type(value).__name__}")
+
+
+def item_text(item: Any) -> str | None:
+    """A generated text given as a string or as {"text": ...}; None if neither."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        for key in ("text", "question", "sentence", "input"):
+            if isinstance(item.get(key), str):
+                return item[key]
+    return None

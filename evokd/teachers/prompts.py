@@ -1,0 +1,72 @@
+"""Prompt templates: versioned files, one per task and call kind.
+
+    <teacher.prompts>/<task>/<kind>.md        kind: analyze | synthesize | label
+
+A template holds a system and a user message, each introduced by a line of its own,
+`=== system ===` and `=== user ===`. Placeholders are `$name` or `${name}`
+(`string.Template`; `$$` is a literal dollar), so JSON braces need no escaping. A placeholder
+the caller does not supply, or a template without a user part, stops with a ConfigError naming
+the file. dvc.yaml makes each teacher stage depend on the files it reads here, so editing a
+template or selecting another set (`-S teacher.prompts=...`) re-runs exactly those stages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from evokd.errors import ConfigError
+
+KINDS = ("analyze", "synthesize", "label")
+_SECTION = re.compile(r"^===\s*(system|user)\s*===\s*$", re.MULTILINE)
+
+
+def template_path(prompt_set: str | Path, task: str, kind: str) -> Path:
+    return Path(prompt_set) / task / f"{kind}.md"
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    path: Path
+    system: str
+    user: str
+
+    def render(self, **values: object) -> list[dict]:
+        """Chat messages with every placeholder filled."""
+        messages = []
+        for role, text in (("system", self.system), ("user", self.user)):
+            if not text:
+                continue
+            try:
+                content = Template(text).substitute({k: str(v) for k, v in values.items()})
+            except KeyError as exc:
+                raise ConfigError(f"{self.path}: unknown placeholder ${exc.args[0]} in the {role} "
+                                  f"part; available: {', '.join('$' + k for k in sorted(values))}") from None
+            except ValueError as exc:
+                raise ConfigError(f"{self.path}: bad placeholder in the {role} part ({exc}); "
+                                  f"write $$ for a literal dollar sign") from None
+            messages.append({"role": role, "content": content.strip()})
+        return messages
+
+
+def parse_template(text: str, path: Path) -> PromptTemplate:
+    parts = _SECTION.split(text)
+    sections: dict[str, str] = {}
+    for role, body in zip(parts[1::2], parts[2::2]):
+        if role in sections:
+            raise ConfigError(f"{path}: the '=== {role} ===' section appears twice")
+        sections[role] = body.strip()
+    if not sections.get("user"):
+        raise ConfigError(f"{path}: no '=== user ===' section; a template needs at least a user "
+                          f"message (and optionally a '=== system ===' one before it)")
+    return PromptTemplate(path, sections.get("system", ""), sections["user"])
+
+
+def load_template(prompt_set: str | Path, task: str, kind: str) -> PromptTemplate:
+    path = template_path(prompt_set, task, kind)
+    if not path.exists():
+        raise ConfigError(f"{path}: prompt template not found; teacher.prompts is {str(prompt_set)!r} "
+                          f"and a set needs {task}/{{{','.join(KINDS)}}}.md (see prompts/default)")
+    return parse_template(path.read_text(encoding="utf-8"), path)
