@@ -43,11 +43,39 @@ def classification_example(row: dict) -> str:
     return line + ")"
 
 
+def ner_label_schema(labels: list[str]) -> dict:
+    """Per text, its entities by surface form and type; evokd.tasks.spans maps them to BIO."""
+    entity = {"type": "object", "additionalProperties": False, "required": ["text", "type"],
+              "properties": {"text": {"type": "string"}, "type": {"type": "string", "enum": labels}}}
+    item = {"type": "object", "additionalProperties": False, "required": ["id", "entities"],
+            "properties": {"id": {"type": "integer"},
+                           "entities": {"type": "array", "items": entity}}}
+    return {"type": "object", "additionalProperties": False, "required": ["labels"],
+            "properties": {"labels": {"type": "array", "items": item}}}
+
+
+def _entities(tokens: list[str], tags: list[str]) -> str:
+    from evokd.tasks.spans import bio_to_spans
+
+    spans = bio_to_spans(tokens, tags)
+    return ", ".join(f"{s['text']} [{s['type']}]" for s in spans) if spans else "none"
+
+
+def ner_example(row: dict) -> str:
+    """One feedback row in a prompt: the sentence, its true entities, the student's if wrong."""
+    line = f"- {row['text']!r} (entities: {_entities(row['tokens'], row['tags'])}"
+    if not row.get("correct", True) and row.get("predicted") is not None:
+        line += f"; student found: {_entities(row['tokens'], row['predicted'])}"
+    return line + ")"
+
+
 SCHEMAS: dict[str, dict[str, Callable[[list[str]], dict]]] = {
     "classification": {"synthesize": synthesize_schema, "label": classification_label_schema,
                        "analyze": analyze_schema},
+    "ner": {"synthesize": synthesize_schema, "label": ner_label_schema, "analyze": analyze_schema},
 }
-EXAMPLE_FORMATS: dict[str, Callable[[dict], str]] = {"classification": classification_example}
+EXAMPLE_FORMATS: dict[str, Callable[[dict], str]] = {"classification": classification_example,
+                                                     "ner": ner_example}
 
 
 def schema(task: str, kind: str, labels: list[str]) -> dict:
