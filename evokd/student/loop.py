@@ -42,7 +42,8 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
 
     model.train()
     losses, start = [], time.perf_counter()
-    with tqdm(total=total, desc=desc, unit="step", leave=False) as bar:
+    # disable=None: a bar on a terminal, none in logs (CI, redirected dvc repro).
+    with tqdm(total=total, desc=desc, unit="step", leave=False, disable=None) as bar:
         for _ in range(epochs):
             epoch_loss = 0.0
             for batch_ids in bucketed_batches(lengths, cfg.batch_size, rng):

@@ -48,7 +48,7 @@ def embed(backbone: str, texts: list[str], batch_size: int = 128, max_length: in
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     with torch.inference_mode():
-        for batch_ids in tqdm(bucketed_batches(lengths, batch_size, None), desc=desc, unit="batch", leave=False):
+        for batch_ids in tqdm(bucketed_batches(lengths, batch_size, None), desc=desc, unit="batch", leave=False, disable=None):
             batch = pad_batch(tokenizer, encoded, batch_ids)
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).float()

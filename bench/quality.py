@@ -1,0 +1,195 @@
+"""Quality benchmark: score per round for each synthesis strategy, over several seeds.
+
+Runs the pipeline's own step functions in-process (no DVC, to keep process start-up out of the
+measurement) in a scratch folder per (strategy, seed). Round 0 (prepare: seed set, pool
+embedding, round-0 student) is shared by every strategy of a seed, so they start from the same
+student. `full` trains the round-0 recipe on the whole (leak-free) train split once: the ceiling.
+
+    python bench/quality.py --rounds 8 --seeds 0 1 2 3 4 --strategies evokd random uncertainty full
+
+Prints a table and writes it as JSON (default bench/results/quality.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Strategy name -> overrides of params.yaml (dotted keys). Ablations of the evokd strategy too.
+STRATEGIES = {
+    "evokd": {},
+    "random": {"synthesize.strategy": "random"},
+    "uncertainty": {"synthesize.strategy": "uncertainty"},
+    "evokd-no-easy": {"synthesize.n_easy": 0, "synthesize.n_hard": "n_total"},
+    "evokd-no-review": {"train.review_ratio": 0.0},
+}
+
+
+@contextmanager
+def cwd(path: Path):
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def make_config(params_file: Path, seed: int, rounds: int, overrides: dict):
+    from evokd.config import parse_config
+
+    data = yaml.safe_load(params_file.read_text())
+    for key in ("train", "test", "dev"):
+        if data["dataset"].get(key):
+            data["dataset"][key] = str((params_file.parent / data["dataset"][key]).resolve())
+    data["seed"], data["rounds"] = seed, rounds
+    n_total = data["synthesize"]["n_hard"] + data["synthesize"]["n_easy"]
+    for dotted, value in overrides.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[last] = n_total if value == "n_total" else value
+    return parse_config(data)
+
+
+def run_rounds(cfg, rounds: int) -> list[dict]:
+    from evokd.io import read_json
+    from evokd.paths import Round
+    from evokd.rounds import analyze, evaluate, label, synthesize, train
+    from evokd.teachers import make_teacher
+
+    teacher = make_teacher(cfg)
+    scores = [read_json(Round(0).scores)]
+    for k in range(1, rounds + 1):
+        synthesize.run(cfg, k, teacher)
+        label.run(cfg, k, teacher)
+        train.run(cfg, k)
+        evaluate.run(cfg, k)
+        analyze.run(cfg, k, teacher)
+        scores.append(read_json(Round(k).scores))
+    return scores
+
+
+def run_full(cfg) -> dict:
+    """The student trained on the whole leak-free train split: the ceiling."""
+    from evokd.io import read_json, read_jsonl
+    from evokd.paths import Prepared
+    from evokd.student.backbone import backbone_path
+    from evokd.tasks import get_task
+
+    task = get_task(cfg.task)
+    prepared = Prepared()
+    labels = read_json(prepared.labels)["labels"]
+    train_rows = read_jsonl(prepared.train)
+    task.train(backbone_path(cfg.train.backbone), train_rows, labels, cfg.train, Path("models/full"),
+               seed=cfg.seed, epochs=cfg.train.epochs, desc="full")
+    return task.score(cfg, Path("models/full"), read_jsonl(prepared.test), labels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--strategies", nargs="+", default=["evokd", "random", "uncertainty", "full"],
+                        choices=[*STRATEGIES, "full"])
+    parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the (slow) full baseline")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/evokd-bench"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
+    args = parser.parse_args()
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from evokd.rounds import prepare
+    from evokd.teachers import make_teacher
+    from evokd.tasks import get_task
+
+    results: dict[str, dict] = {}
+    metric = None
+    started = time.perf_counter()
+    for seed in args.seeds:
+        base = args.work / f"seed{seed}" / "round0"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        cfg0 = make_config(args.params, seed, args.rounds, {})
+        metric = get_task(cfg0.task).metric
+        with cwd(base):
+            prepare.run(cfg0, make_teacher(cfg0))
+        for name in args.strategies:
+            t0 = time.perf_counter()
+            if name == "full":
+                if seed not in args.seeds[: args.full_seeds]:
+                    continue
+                with cwd(base):
+                    result = run_full(cfg0)
+                rows = [{metric: result[metric], "accuracy": result.get("accuracy")}]
+            else:
+                work = args.work / f"seed{seed}" / name
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(base, work)
+                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name])
+                with cwd(work):
+                    rows = run_rounds(cfg, args.rounds)
+            results.setdefault(name, {})[str(seed)] = {
+                "per_round": [r[metric] for r in rows],
+                "accuracy": [r.get("accuracy") for r in rows],
+                "wall_s": round(time.perf_counter() - t0, 1),
+            }
+            print(f"seed {seed} {name:18s} final {metric} {rows[-1][metric]:.4f} "
+                  f"({time.perf_counter() - t0:.0f}s)", flush=True)
+
+    summary = summarize(results, metric, args.rounds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"command": " ".join(sys.argv), "metric": metric, "rounds": args.rounds,
+                                    "seeds": args.seeds, "summary": summary, "runs": results,
+                                    "wall_s": round(time.perf_counter() - started, 1)}, indent=2) + "\n")
+    print(render(summary, metric, args.rounds))
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(results: dict, metric: str, rounds: int) -> dict:
+    out = {}
+    full = [r["per_round"][-1] for r in results.get("full", {}).values()]
+    full_mean = statistics.mean(full) if full else None
+    for name, runs in results.items():
+        per_round = list(zip(*[r["per_round"] for r in runs.values()]))
+        acc = [r["accuracy"][-1] for r in runs.values()]
+        final_mean, final_sd = _mean_sd(list(per_round[-1]))
+        out[name] = {
+            "n": len(runs),
+            "per_round_mean": [round(statistics.mean(v), 4) for v in per_round],
+            "final_mean": round(final_mean, 4), "final_sd": round(final_sd, 4),
+            "final_accuracy_mean": round(statistics.mean(acc), 4) if all(a is not None for a in acc) else None,
+            "pct_of_full": round(100 * final_mean / full_mean, 1) if full_mean else None,
+        }
+    return out
+
+
+def render(summary: dict, metric: str, rounds: int) -> str:
+    head = f"| strategy | n | {metric} per round (mean) | final {metric} | accuracy | % of full |\n|---|---:|---|---:|---:|---:|\n"
+    lines = []
+    for name, s in summary.items():
+        curve = " ".join(f"{v:.3f}" for v in s["per_round_mean"])
+        lines.append(f"| {name} | {s['n']} | {curve} | {s['final_mean']:.4f} ± {s['final_sd']:.4f} | "
+                     f"{s['final_accuracy_mean'] if s['final_accuracy_mean'] is not None else '-'} | "
+                     f"{s['pct_of_full'] if s['pct_of_full'] is not None else '-'} |")
+    return head + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Student speed: evokd's training and inference path against plain Hugging Face, side by side
+in one run, on the same data, model and machine. Reports examples per second and ratios.
+
+Baselines:
+- `Trainer, padded`: the tutorial recipe, tokenizer(padding="max_length") + Trainer.
+- `Trainer, dynamic`: Trainer with DataCollatorWithPadding (pads per batch, random order).
+- inference: `transformers.pipeline("text-classification", batch_size=...)`.
+
+    python bench/student_speed.py --examples 512 --max-length 64 --repeats 2
+
+Needs `accelerate` (the Trainer requires it): pip install -e ".[bench]".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def trec(n: int) -> list[dict]:
+    from evokd.config import DatasetConfig
+    from evokd.data.loaders import load_split
+
+    rows = load_split(DatasetConfig(train=str(ROOT / "data/raw/trec/TREC.train"),
+                                    test=str(ROOT / "data/raw/trec/TREC.test")), "train")
+    step = max(1, len(rows) // n)
+    return rows[::step][:n]
+
+
+def evokd_train(rows, labels, args, out) -> float:
+    from evokd.config import TrainConfig
+    from evokd.student.backbone import backbone_path
+    from evokd.student.train import train_classifier
+
+    cfg = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, epochs=1)
+    t0 = time.perf_counter()
+    train_classifier(backbone_path("minilm"), rows, labels, cfg, out, seed=0, epochs=args.epochs, desc="evokd")
+    return len(rows) * args.epochs / (time.perf_counter() - t0)
+
+
+def trainer_train(rows, labels, args, out, dynamic: bool) -> float:
+    import datasets
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                              Trainer, TrainingArguments)
+
+    from evokd.student.backbone import backbone_path
+
+    path = backbone_path("minilm")
+    t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(path)
+    label2id = {label: i for i, label in enumerate(labels)}
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
+    ds = datasets.Dataset.from_list([{"text": r["text"], "label": label2id[r["label"]]} for r in rows])
+    pad = {} if dynamic else {"padding": "max_length"}
+    ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=args.max_length, **pad),
+                batched=True, remove_columns=["text"])
+    targs = TrainingArguments(output_dir=str(out), per_device_train_batch_size=args.batch_size,
+                              num_train_epochs=args.epochs, learning_rate=1e-4, save_strategy="no",
+                              report_to=[], logging_strategy="no", use_cpu=True, disable_tqdm=True)
+    trainer = Trainer(model=model, args=targs, train_dataset=ds,
+                      data_collator=DataCollatorWithPadding(tok) if dynamic else None)
+    trainer.train()
+    trainer.save_model(str(out))
+    return len(rows) * args.epochs / (time.perf_counter() - t0)
+
+
+def evokd_predict(model_dir, texts, args) -> float:
+    from evokd.student.predict import predict_proba
+
+    t0 = time.perf_counter()
+    predict_proba(model_dir, texts, batch_size=64, max_length=args.max_length)
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def pipeline_predict(model_dir, texts, args) -> float:
+    from transformers import pipeline
+
+    t0 = time.perf_counter()
+    clf = pipeline("text-classification", model=str(model_dir), device=-1)
+    clf(texts, batch_size=64, truncation=True, max_length=args.max_length)
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats; the median is kept")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/student_speed.json")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    rows = trec(args.examples)
+    labels = sorted({r["label"] for r in rows})
+    texts = [r["text"] for r in trec(2000)]
+    runs: dict[str, list[float]] = {k: [] for k in ("evokd", "trainer_padded", "trainer_dynamic",
+                                                     "evokd_predict", "pipeline_predict")}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # Alternate the contenders so that machine noise hits all of them alike.
+        for _ in range(args.repeats):
+            runs["evokd"].append(evokd_train(rows, labels, args, tmp / "evokd"))
+            runs["trainer_padded"].append(trainer_train(rows, labels, args, tmp / "hf", dynamic=False))
+            runs["trainer_dynamic"].append(trainer_train(rows, labels, args, tmp / "hf", dynamic=True))
+            runs["evokd_predict"].append(evokd_predict(tmp / "evokd", texts, args))
+            runs["pipeline_predict"].append(pipeline_predict(tmp / "evokd", texts, args))
+    med = {k: round(statistics.median(v), 1) for k, v in runs.items()}
+    ratios = {
+        "train_vs_trainer_padded": round(med["evokd"] / med["trainer_padded"], 2),
+        "train_vs_trainer_dynamic": round(med["evokd"] / med["trainer_dynamic"], 2),
+        "predict_vs_pipeline": round(med["evokd_predict"] / med["pipeline_predict"], 2),
+    }
+    result = {"command": " ".join(sys.argv), "examples": args.examples, "epochs": args.epochs,
+              "batch_size": args.batch_size, "max_length": args.max_length, "threads": torch.get_num_threads(),
+              "examples_per_s_median": med, "runs": runs, "ratios": ratios}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| path | examples/s (median) |\n|---|---:|")
+    for k, v in med.items():
+        print(f"| {k} | {v} |")
+    print("\n" + "\n".join(f"{k}: {v}x" for k, v in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
