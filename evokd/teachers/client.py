@@ -2,7 +2,7 @@
 
 The SDK's own retries are off (max_retries=0): this module retries 429, 408/409 and 5xx replies,
 timeouts and dropped connections with exponential backoff and jitter, waits at least what a
-`Retry-After` (or `retry-after-ms`) header asks (capped at `max_backoff_s`), and gives up after
+`Retry-After` (or `retry-after-ms`) header asks (at most 5 minutes), and gives up after
 `max_tries` with a TeacherError that says what kept failing. 401/403/404/400 are not retried:
 they are configuration mistakes, reported with what to change.
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 429}
+MAX_RETRY_AFTER_S = 300.0  # a longer Retry-After is waited this long, then retried
 NO_KEY = "no-key"  # local servers (vLLM, Ollama, llama.cpp) need none; the SDK insists on one
 
 
@@ -40,8 +41,9 @@ class RetryPolicy:
         expo = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
         wait = expo * rng.uniform(0.5, 1.0)  # jitter: spread concurrent retries apart
         if retry_after is not None:
-            # The server said when to come back: never earlier, plus a little jitter.
-            wait = max(wait, min(retry_after, self.max_backoff_s) * rng.uniform(1.0, 1.1))
+            # The server said when to come back: never earlier (up to MAX_RETRY_AFTER_S), plus a
+            # little jitter so that concurrent requests do not return all at once.
+            wait = max(wait, min(retry_after, MAX_RETRY_AFTER_S) * rng.uniform(1.0, 1.1))
         return wait
 
 
@@ -66,6 +68,10 @@ def parse_retry_after(headers) -> Optional[float]:
             return max(0.0, when.timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+class Stopped(TeacherError):
+    """A request not sent (or not retried) because a sibling request failed for good."""
 
 
 class ChatClient:
@@ -102,7 +108,7 @@ class ChatClient:
         last = ""
         for attempt in range(1, self.policy.max_tries + 1):
             if self.stop.is_set():
-                raise TeacherError("stopped: another teacher request failed (see the error above)")
+                raise Stopped("stopped: another teacher request failed")
             self.on_attempt()
             retry_after = None
             try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from evokd.teachers.base import Usage
 from evokd.teachers.budget import Ledger, estimate_prompt_tokens
 from evokd.teachers.cache import ResponseCache, request_key
-from evokd.teachers.client import ChatClient
+from evokd.teachers.client import ChatClient, Stopped
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,11 @@ class Dispatcher:
             return
 
         def one(i: int) -> None:
-            reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling)
+            try:
+                reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling)
+            except BaseException:
+                self.client.stop.set()  # queued requests are not started, in-flight ones stop retrying
+                raise
             request = {"model": self.model, "messages": requests[i].messages,
                        "sampling": requests[i].sampling, "draw": requests[i].draw}
             if self.namespace:
@@ -82,14 +86,14 @@ class Dispatcher:
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(todo)),
                                 thread_name_prefix="teacher") as pool:
             futures = [pool.submit(one, i) for i in todo]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((f for f in done if f.exception() is not None), None)
-            if failed is not None:
-                self.client.stop.set()  # in-flight requests finish their try, then stop
-                for f in pending:
-                    f.cancel()
-                wait(pending)
-                raise failed.exception()  # type: ignore[misc]
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in pending:
+                f.cancel()
+            wait(pending)
+            errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+            if errors:
+                # The first real failure, not the siblings it stopped.
+                raise next((e for e in errors if not isinstance(e, Stopped)), errors[0])
 
     def _account(self, reply: dict, request: ChatRequest) -> None:
         prompt, completion = _tokens(reply, request)
