@@ -202,5 +202,68 @@ def teacher_check(params: Path = ParamsOpt) -> None:
         typer.echo(check_endpoint(cfg, _api_key()))
 
 
+@app.command()
+def export(dest: Path = typer.Argument(..., help="The folder to write (the student, its card, dataset/)."),
+           force: bool = typer.Option(False, "--force", help="Replace the folder if it is not empty."),
+           params: Path = ParamsOpt) -> None:
+    """Export the final student (loads with transformers.pipeline) and its training set.
+
+    DEST gets the student's weights with a model card (README.md), and dataset/ the merged
+    training set (train.jsonl) with its card."""
+    from evokd.share.export import export as run_export
+
+    with _user_errors():
+        result = run_export(_config(params), dest, force=force)
+        typer.echo(f"exported round {result['round']}'s student and {result['samples']} training "
+                   f"samples to {result['dir']}")
+
+
+cache_app = typer.Typer(no_args_is_help=True,
+                        help="The teacher response cache, shared through the DVC remote.")
+app.add_typer(cache_app, name="cache")
+RemoteOpt = typer.Option(None, "--remote", "-r", help="The DVC remote (default: the default remote).")
+JobsOpt = typer.Option(8, "--jobs", "-j", min=1, help="Parallel transfers.")
+
+
+def _sync(action: str, params: Path, remote: str | None, jobs: int) -> None:
+    from evokd.share import remote_cache
+    from evokd.teachers.cache import ResponseCache
+
+    with _user_errors():
+        cache = ResponseCache(_config(params).teacher.cache_dir)
+        target = remote_cache.open_remote(remote)
+        result = getattr(remote_cache, action)(cache, target, jobs=jobs)
+        verb = "uploaded to" if action == "push" else "downloaded from"
+        typer.echo(f"{result.transferred} teacher response(s) {verb} remote {result.remote!r} "
+                   f"(local had {result.local_before}, remote had {result.remote_before}"
+                   + (f"; {result.damaged} damaged entr(ies) skipped" if result.damaged else "") + ")")
+
+
+@cache_app.command("push")
+def cache_push(remote: str = RemoteOpt, jobs: int = JobsOpt, params: Path = ParamsOpt) -> None:
+    """Upload the teacher replies the remote lacks (after `dvc push`)."""
+    _sync("push", params, remote, jobs)
+
+
+@cache_app.command("pull")
+def cache_pull(remote: str = RemoteOpt, jobs: int = JobsOpt, params: Path = ParamsOpt) -> None:
+    """Download the teacher replies this project lacks (before `dvc repro`)."""
+    _sync("pull", params, remote, jobs)
+
+
+@cache_app.command("status")
+def cache_status(remote: str = RemoteOpt, params: Path = ParamsOpt) -> None:
+    """How many replies are only here, only on the remote, and on both."""
+    from evokd.share import remote_cache
+    from evokd.teachers.cache import ResponseCache
+
+    with _user_errors():
+        cache = ResponseCache(_config(params).teacher.cache_dir)
+        target = remote_cache.open_remote(remote)
+        mine, theirs = remote_cache.local_keys(cache), target.keys()
+        typer.echo(f"teacher cache {cache.root}: {len(mine - theirs)} only here, "
+                   f"{len(theirs - mine)} only on remote {target.name!r}, {len(mine & theirs)} on both")
+
+
 if __name__ == "__main__":
     app()

@@ -26,3 +26,7 @@ class BudgetExceeded(TeacherError):
 
 class PipelineError(EvokdError):
     """A stage's inputs are missing or inconsistent (run the earlier stages first)."""
+
+
+class RemoteError(EvokdError):
+    """The DVC remote is not configured or cannot be reached (run `dvc remote list`)."""

@@ -56,6 +56,10 @@ class Round:
     @property
     def analysis(self) -> Path: return self.data / "analysis.json"
     @property
+    def card(self) -> Path:
+        """The dataset card beside the accepted data (written by the label stage)."""
+        return self.data / "README.md"
+    @property
     def scores(self) -> Path: return METRICS / "rounds" / f"{self.k}.json"
 
     def meta(self, verb: str) -> Path:

@@ -66,29 +66,34 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     return proc
 
 
+def make_project(root: Path, slots: int = 3, **overrides) -> Path:
+    """A fresh evokd project (git + DVC, one commit) in `root` on the tiny TREC subset.
+    `overrides` are dotted params keys (`"teacher.provider": "openai"`)."""
+    root.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, root / name)
+    for name in PROJECT_DIRS:
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    trec_subset(root / "data" / "raw" / "trec")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides), sort_keys=False))
+    run(["git", "init", "-q"], root)
+    # DVC's experiments commit through their own git library, which reads the repo config.
+    run(["git", "config", "user.name", "evokd tests"], root)
+    run(["git", "config", "user.email", "tests@localhost"], root)
+    run(["dvc", "init", "-q"], root)
+    run(["dvc", "config", "core.autostage", "true"], root)
+    run(["evokd", "slots", str(slots)], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "project"], root)
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path):
     """A fresh evokd project (git + DVC, one commit) on the tiny TREC subset, 3 round slots."""
 
     def make(slots: int = 3, **overrides) -> Path:
-        root = tmp_path / "project"
-        root.mkdir()
-        for name in PROJECT_FILES:
-            shutil.copy2(ROOT / name, root / name)
-        for name in PROJECT_DIRS:
-            if (ROOT / name).exists():
-                shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        trec_subset(root / "data" / "raw" / "trec")
-        (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides), sort_keys=False))
-        run(["git", "init", "-q"], root)
-        # DVC's experiments commit through their own git library, which reads the repo config.
-        run(["git", "config", "user.name", "evokd tests"], root)
-        run(["git", "config", "user.email", "tests@localhost"], root)
-        run(["dvc", "init", "-q"], root)
-        run(["dvc", "config", "core.autostage", "true"], root)
-        run(["evokd", "slots", str(slots)], root)
-        run(["git", "add", "-A"], root)
-        run(["git", "commit", "-qm", "project"], root)
-        return root
+        return make_project(tmp_path / "project", slots, **overrides)
 
     return make

@@ -16,6 +16,7 @@ def write_placeholders(verb: str, k: int) -> None:
     elif verb == "label":
         for path in (rnd.labelled, rnd.rejected, rnd.train_set):
             write_jsonl(path, [])
+        atomic_write_text(rnd.card, f"# round {k}\n\nInactive round slot (rounds < {k}): no data.\n")
     elif verb == "train":
         shutil.rmtree(rnd.model, ignore_errors=True)
         atomic_write_text(rnd.model / "INACTIVE", f"round {k} is not active (rounds < {k})\n")

@@ -6,6 +6,8 @@ own reasons (NER: `bad_type`, `span_not_found`, ...; see evokd.tasks.spans), `em
 `too_short`, `too_long`, `duplicate` (of the training set or of this batch), `echo` (the text
 mostly repeats the prompt that generated it: `prompt_overlap`, set by the LLM teacher, at least
 `label.echo_overlap`) and `leak` (equal or nearly equal to a test sample).
+
+Beside the data it writes the round's dataset card (README.md; see evokd.cards.dataset).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from evokd.config import Config
 from evokd.data.textnorm import LeakIndex, normalize
 from evokd.io import read_json, read_jsonl, write_jsonl
 from evokd.paths import Prepared, Round
+from evokd.cards.dataset import round_facts, write_round_card
 from evokd.tasks import Task, get_task
 from evokd.teachers.base import Teacher
 
@@ -88,6 +91,12 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
         log.warning("WARNING: %s", warning)
     result = {"accepted": len(accepted), "rejected": reasons, "reject_rate": round(rate, 4),
               "warning": warning}
+    synth_meta = rnd.meta("synthesize")
+    facts = round_facts(cfg, k, labels, samples, accepted, rejected, len(known) + len(accepted),
+                        get_task(cfg.task).label_counts(accepted),
+                        read_json(synth_meta).get("teacher", {}) if synth_meta.exists() else {},
+                        teacher.usage.to_dict())
+    write_round_card(rnd.card, facts)
     if repairs:
         result["repaired"] = dict(sorted(repairs.items()))
     return result
