@@ -1,0 +1,46 @@
+"""The real DVC pipeline with `teacher.provider: openai` against a local chat-completions server
+(tests/fake_openai.py): it completes, an unchanged re-run sends zero requests, and the API key
+is in no file the run writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run
+from fake_openai import fake_openai  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-planted-E2E-91c0ffee"
+
+
+def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai):
+    root = project(slots=2, **{"teacher.provider": "openai", "teacher.model": "fake-model",
+                               "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
+                               "synthesize.batches": 2, "label.batch_size": 4})
+    env = {"OPENAI_API_KEY": KEY}
+    run(["dvc", "repro"], root, env=env)
+    sent = fake_openai.count()
+    # prepare: 1 analysis; per round: 2 generation + 2 labelling (6 texts, 4 per request) + 1 analysis.
+    assert sent == 1 + 2 * 5
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert summary["teacher"]["provider"] == "openai" and summary["teacher"]["requests"] == sent
+    assert summary["teacher"]["cache_hits"] == 0 and summary["teacher"]["prompt_tokens"] == 100 * sent
+    assert summary["samples"]["accepted"] > 0
+    meta = json.loads((root / "data/rounds/1/synthesize.meta.json").read_text())
+    assert meta["teacher"]["requests"] == 2 and meta["synthesized"] == 6
+
+    again = run(["dvc", "repro"], root, env=env)
+    assert "Running stage" not in again.stdout and fake_openai.count() == sent
+    # A forced re-run of teacher stages reads every reply from the response cache.
+    run(["dvc", "repro", "-f", "-s", "synthesize@1"], root, env=env)
+    run(["dvc", "repro", "-f", "-s", "label@1"], root, env=env)
+    assert fake_openai.count() == sent
+    assert json.loads((root / "data/rounds/1/label.meta.json").read_text())["teacher"]["cache_hits"] == 2
+
+    assert all(r["headers"]["authorization"] == f"Bearer {KEY}" for r in fake_openai.requests)
+    for path in root.rglob("*"):
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            assert KEY not in path.read_text(errors="ignore"), path
