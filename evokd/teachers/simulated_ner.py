@@ -165,7 +165,8 @@ class SimulatedNerTeacher(SimulatedTeacher):
         unseen = [t for t in labels if not gold_total[t]]
         right = sum(r["correct"] for r in feedback)
         lines = [f"The round-{round} student tagged {right} of {len(feedback)} new sentences exactly right."]
-        for t in weak:
+        ranked = sorted((t for t in labels if wrong_of[t]), key=lambda t: (-rates[t], t))
+        for t in ranked:  # every type with errors, worst first
             parts = [f"{errors[t][k]} {k.replace('_', '-')}" for k in kinds if errors[t][k]]
             lines.append(f"{t}: {', '.join(parts)} (of {gold_total[t]} {t} entities)"
                          + (f", e.g. \"{examples[t][0]}\"" if examples[t] else "") + ".")
