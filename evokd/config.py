@@ -55,6 +55,17 @@ class DatasetConfig(_Block):
         )
 
     @model_validator(mode="after")
+    def _known_encoding(self) -> "DatasetConfig":
+        import codecs
+
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"dataset.encoding: unknown encoding {self.encoding!r}; use a Python "
+                             "codec name such as utf-8, latin-1 or cp1252") from None
+        return self
+
+    @model_validator(mode="after")
     def _distinct_files(self) -> "DatasetConfig":
         if Path(self.train) == Path(self.test):
             raise ValueError(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evokd.config import DatasetConfig
-from evokd.data.loaders import decode_lines
+from evokd.data.loaders import check_distinct_files, decode_lines
 from evokd.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def load_ner_dataset(cfg: DatasetConfig) -> dict[str, list[dict]]:
     if fmt != "conll":
         raise DataError(f"{cfg.train}: task: ner reads CoNLL column files; dataset.format is {fmt!r} "
                         "(set it to conll or leave it unset)")
+    check_distinct_files(cfg)
     splits = {"train": load_conll(cfg.train, "train", cfg.encoding),
               "test": load_conll(cfg.test, "test", cfg.encoding)}
     if cfg.dev:

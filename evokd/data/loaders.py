@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -64,9 +65,31 @@ def _trec(path: Path, split: str, cfg: DatasetConfig) -> list[dict]:
     return rows
 
 
+def _delimiter_hint(header: str, delimiter: str) -> str:
+    """What to do when a header reads as one column: the delimiter it seems to use."""
+    names = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
+    found = max((d for d in names if d != delimiter), key=header.count)
+    if not header.count(found):
+        return "the file may not be delimited text (check dataset.format)"
+    if found in ("\t", ","):
+        return (f"the file may be {names[found]}-separated "
+                f"(set dataset.format: {'tsv' if found == chr(9) else 'csv'})")
+    return (f"the file may be {names[found]}-separated, which evokd does not read: "
+            "convert it to CSV or TSV")
+
+
 def _delimited(path: Path, split: str, cfg: DatasetConfig, delimiter: str) -> list[dict]:
     lines = decode_lines(path, cfg.encoding)
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    try:
+        return _read_delimited(path, split, cfg, delimiter, reader)
+    except csv.Error as exc:  # e.g. a stray carriage return inside a field of a binary file
+        raise DataError(f"{path}:{reader.line_num}: not a readable "
+                        f"{'CSV' if delimiter == ',' else 'TSV'} line ({exc}); check dataset.format "
+                        f"and dataset.encoding, or that the file is text") from None
+
+
+def _read_delimited(path: Path, split: str, cfg: DatasetConfig, delimiter: str, reader) -> list[dict]:
     header = next(reader, None)
     while header is not None and not any(h.strip() for h in header):
         header = next(reader, None)
@@ -77,8 +100,7 @@ def _delimited(path: Path, split: str, cfg: DatasetConfig, delimiter: str) -> li
     if missing:
         hint = ""
         if len(header) == 1:
-            other = "tab" if delimiter == "," else "comma"
-            hint = f"; the header has one column, so the file may be {other}-separated (set dataset.format)"
+            hint = "; the header has one column, so " + _delimiter_hint(header[0], delimiter)
         raise DataError(
             f"{path}:1: no column {', '.join(map(repr, missing))} in the header {header}; "
             f"set dataset.text_column / dataset.label_column{hint}"
@@ -109,6 +131,9 @@ def _jsonl(path: Path, split: str, cfg: DatasetConfig) -> list[dict]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        except (RecursionError, ValueError):  # nested too deep, or a number too long to convert
+            raise DataError(f"{path}:{number}: JSON too deeply nested or a number too long; "
+                            "expected one flat object per line") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object per line")
         for column in (cfg.text_column, cfg.label_column):
@@ -117,6 +142,11 @@ def _jsonl(path: Path, split: str, cfg: DatasetConfig) -> list[dict]:
                     f"{path}:{number}: no key {column!r} (keys: {sorted(record)}); "
                     f"set dataset.text_column / dataset.label_column"
                 )
+        for column in (cfg.text_column, cfg.label_column):
+            if isinstance(record[column], (dict, list)) or record[column] is None:
+                raise DataError(f"{path}:{number}: {column!r} is "
+                                f"{type(record[column]).__name__ if record[column] is not None else 'null'}, "
+                                "expected a string")
         text, label = str(record[cfg.text_column]).strip(), str(record[cfg.label_column]).strip()
         if not text or not label:
             raise DataError(f"{path}:{number}: empty {'text' if not text else 'label'}")
@@ -145,8 +175,20 @@ def load_split(cfg: DatasetConfig, split: str) -> list[dict]:
     return rows
 
 
+def check_distinct_files(cfg: DatasetConfig) -> None:
+    """Stop when the test (or dev) file is the train file under another name (a relative and
+    an absolute path, a symlink, a hard link): config validation only compares the strings."""
+    train = Path(cfg.train)
+    for name in ("test", "dev"):
+        other = getattr(cfg, name)
+        if other and train.exists() and Path(other).exists() and os.path.samefile(train, other):
+            raise DataError(f"dataset.{name}: {other} is the same file as dataset.train ({cfg.train}); "
+                            f"the {name} split must be held out: point dataset.{name} at its own file")
+
+
 def load_dataset(cfg: DatasetConfig) -> dict[str, list[dict]]:
     """All configured splits, with checks that span them (label sets, enough classes)."""
+    check_distinct_files(cfg)
     splits = {"train": load_split(cfg, "train"), "test": load_split(cfg, "test")}
     if cfg.dev:
         splits["dev"] = load_split(cfg, "dev")

@@ -93,6 +93,6 @@ class ClassificationTask(Task):
         record = {"label": answer.get("label")}
         if "label" not in answer:
             return Answer(None, "unlabelled", answer.get("error", "no label"), record=record)
-        if answer["label"] not in set(labels):
+        if not isinstance(answer["label"], str) or answer["label"] not in set(labels):
             return Answer(None, "bad_label", str(answer["label"])[:100], record=record)
         return Answer({"label": answer["label"]}, record=record)

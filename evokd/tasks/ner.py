@@ -67,7 +67,7 @@ def answer_to_tags(sample: dict, answer: dict, types: list[str]) -> Answer:
             return Answer(None, "bad_tags", f"{len(tags) if isinstance(tags, list) else tags!r} tags "
                           f"for {len(tokens)} tokens", record=record)
         allowed = set(tag_names(types))
-        unknown = next((t for t in tags if t not in allowed), None)
+        unknown = next((t for t in tags if not isinstance(t, str) or t not in allowed), None)
         if unknown is not None:
             return Answer(None, "bad_type", str(unknown)[:80], record=record)
         fixed, where = repair_bio(list(tags))

@@ -38,7 +38,7 @@ def request_key(model: str, messages: list[dict], sampling: dict, draw: str,
                "draw": draw}
     if namespace:
         payload["namespace"] = namespace
-    return hashlib.sha256(canonical(payload).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical(payload).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ResponseCache:
@@ -65,7 +65,12 @@ class ResponseCache:
     def put(self, key: str, request: dict, response: dict) -> None:
         """Store one reply with the request that produced it (never credentials)."""
         entry = {"format": FORMAT, "key": key, "request": request, "response": response}
-        atomic_write_text(self.path(key), json.dumps(entry, ensure_ascii=False, indent=1) + "\n")
+        text = json.dumps(entry, ensure_ascii=False, indent=1)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a reply with a lone surrogate: keep it exact, as \\u escapes
+            text = json.dumps(entry, ensure_ascii=True, indent=1)
+        atomic_write_text(self.path(key), text + "\n")
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/*.json")) if self.root.exists() else 0

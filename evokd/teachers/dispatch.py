@@ -107,7 +107,17 @@ class Dispatcher:
 def _tokens(reply: dict, request: ChatRequest) -> tuple[int, int]:
     """Prompt and completion tokens of a reply; estimated when the endpoint reports none."""
     usage = reply.get("usage")
-    if usage:
-        return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    completion = len(reply.get("content") or "") // 3 + 1
+    if isinstance(usage, dict) and usage:
+        return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    content = reply.get("content")
+    completion = (len(content) if isinstance(content, str) else 0) // 3 + 1
     return estimate_prompt_tokens(request.messages), completion
+
+
+def _count(value: object) -> int:
+    """A token count an endpoint reported; 0 when it is not a non-negative whole number
+    (a reply is untrusted input, and accounting must never crash a stage)."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0

@@ -216,7 +216,7 @@ class OpenAITeacher(Teacher):
                 number = 1  # one text, one answer without its number
             try:
                 number = int(number)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: an id of Infinity
                 self._reject("label:no_id")
                 continue
             if not 1 <= number <= len(chunk):

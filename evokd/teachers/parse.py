@@ -4,6 +4,12 @@ Endpoints that cannot enforce a JSON schema (or models that ignore it) wrap the 
 fences, put prose around it, leave trailing commas, or return one object where a list was asked
 for. `extract_json` recovers the value in those cases; what it cannot recover is reported as a
 `ParseFailure` with a short reason, so that the caller rejects and counts it instead of crashing.
+
+Replies are untrusted input: every step is linear in the reply's length (a huge reply costs time
+in proportion, never quadratic), and JSON nested deeper than `MAX_DEPTH` is refused before it is
+decoded (`too_deep`): Python's decoder would raise RecursionError at about a thousand levels, and
+anything deeper than a reply schema needs could not be written back out (rejected samples keep
+their answer) or walked by later code without the same risk.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+# evokd's reply schemas nest 4 deep; 64 leaves room for any sane extra wrapping.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,8 @@ class ParseFailure:
 
 
 def _strip_trailing_commas(text: str) -> str:
-    """Remove commas before a closing bracket, outside strings."""
-    out, in_string, escaped = [], False, False
+    """Remove commas before a closing bracket, outside strings (one pass, linear time)."""
+    out, in_string, escaped, n = [], False, False, len(text)
     for i, ch in enumerate(text):
         if in_string:
             out.append(ch)
@@ -40,14 +48,44 @@ def _strip_trailing_commas(text: str) -> str:
         if ch == '"':
             in_string = True
         elif ch == ",":
-            rest = text[i + 1 :].lstrip()
-            if rest[:1] in ("]", "}"):
+            j = i + 1
+            while j < n and text[j].isspace():
+                j += 1
+            if j < n and text[j] in "]}":
                 continue
         out.append(ch)
     return "".join(out)
 
 
+def nesting_depth(text: str) -> int:
+    """The deepest bracket nesting of `text` outside JSON strings (linear scan, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "}]" and depth:
+            depth -= 1
+    return deepest
+
+
+class _TooDeep(ValueError):
+    """A candidate nests deeper than MAX_DEPTH."""
+
+
 def _loads(text: str) -> Any:
+    if nesting_depth(text) > MAX_DEPTH:
+        raise _TooDeep(text[:120])
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -80,24 +118,43 @@ def _balanced_spans(text: str) -> list[str]:
     return spans
 
 
+def _text_safe(value: Any) -> Any:
+    """`value` with lone UTF-16 surrogates (JSON `"\\ud800"` decodes to one) replaced by U+FFFD:
+    such a string cannot be written as UTF-8, so it would crash whatever stores it next."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=False).encode("utf-16-le", "surrogatepass")
+        return json.loads(text.decode("utf-16-le", "replace"))
+
+
 def extract_json(text: str | None) -> Any | ParseFailure:
     """The JSON value in an LLM reply, or a ParseFailure saying why there is none.
 
     Tries, in order: the whole reply; the contents of each code fence; each balanced {...} or
     [...] span of the reply (largest first). Trailing commas are forgiven at every step.
     """
-    if text is None or not text.strip():
+    if text is None or (isinstance(text, str) and not text.strip()):
         return ParseFailure("empty_reply")
+    if not isinstance(text, str):
+        return ParseFailure("not_text", type(text).__name__)
     candidates = [text.strip()]
     candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
     candidates += sorted(_balanced_spans(text), key=len, reverse=True)
+    too_deep = False
     for candidate in candidates:
         if not candidate:
             continue
         try:
-            return _loads(candidate)
-        except (json.JSONDecodeError, ValueError):
+            return _text_safe(_loads(candidate))
+        except _TooDeep:
+            too_deep = True
+        except (json.JSONDecodeError, ValueError, RecursionError):
+            # ValueError: e.g. an integer longer than Python's int-string limit.
             continue
+    if too_deep:
+        return ParseFailure("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
     return ParseFailure("not_json", text.strip()[:120])
 
 
