@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from evokd.config import DatasetConfig
@@ -42,7 +41,6 @@ class ConllStats:
     documents: int = 0
     repaired: int = 0
     first_repair_line: int | None = None
-    types: Counter = field(default_factory=Counter)
 
 
 def entity_type(tag: str) -> str | None:
@@ -79,9 +77,6 @@ def parse_conll(lines: list[str], path: Path, split: str) -> tuple[list[dict], C
             stats.repaired += len(fixed)
             if stats.first_repair_line is None:
                 stats.first_repair_line = lines_of[fixed[0]]
-        for tag in fixed_tags:
-            if tag.startswith("B-"):
-                stats.types[tag[2:]] += 1
         rows.append({"id": f"{split}-{lines_of[0]:06d}", "tokens": list(tokens), "tags": fixed_tags,
                      "text": " ".join(tokens)})
         stats.sentences += 1
