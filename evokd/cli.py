@@ -21,6 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 log = logging.getLogger("evokd")
 
 ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="The params file to read.")
+# Exit code of a stage whose teacher requests wait in an OpenAI batch (re-run to collect).
+BATCH_PENDING_EXIT = 3
 RoundOpt = typer.Option(..., "--round", "-r", min=1, help="The round slot to run (1 = first round).")
 
 
@@ -36,8 +38,13 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
+    from evokd.errors import BatchPending
+
     try:
         yield
+    except BatchPending as exc:  # teacher.mode: batch; not a failure, but DVC must stop here
+        typer.secho(f"evokd: {exc}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(BATCH_PENDING_EXIT) from None
     except EvokdError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

@@ -98,7 +98,12 @@ class TeacherConfig(_Block):
 
     provider: Literal["simulated", "openai"] = "simulated"
     model: Optional[str] = None
-    base_url: Optional[str] = None
+    # One OpenAI-compatible endpoint, or a list of replicas serving the same model (a self-hosted
+    # fleet): requests are spread over them in turn, retries move on to the next one.
+    base_url: Optional[str | list[str]] = None
+    # online: one chat request at a time (up to max_concurrency in flight). batch: the OpenAI Batch
+    # API; a stage submits its uncached requests and stops, the next `dvc repro` collects them.
+    mode: Literal["online", "batch"] = "online"
     # Simulated teacher: probability that a label is replaced by a wrong one (a fallible LLM).
     label_noise: float = Field(0.0, ge=0.0, le=1.0)
     # Where teacher responses are cached; outside DVC outputs so that re-runs never pay twice.
@@ -120,6 +125,22 @@ class TeacherConfig(_Block):
     max_backoff_s: float = Field(60.0, ge=0.0)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)  # per model, USD per 1M tokens
     budget: BudgetConfig = BudgetConfig()
+
+    def base_urls(self) -> list[Optional[str]]:
+        """The endpoints as a list ([None] = api.openai.com)."""
+        return list(self.base_url) if isinstance(self.base_url, list) else [self.base_url]
+
+    @model_validator(mode="after")
+    def _fleet(self) -> "TeacherConfig":
+        if isinstance(self.base_url, list):
+            if not self.base_url:
+                raise ValueError("teacher.base_url is an empty list: give one URL, a list of URLs, or null")
+            if len(set(self.base_url)) < len(self.base_url):
+                raise ValueError("teacher.base_url lists the same URL twice")
+            if self.mode == "batch" and len(self.base_url) > 1:
+                raise ValueError("teacher.mode batch sends one batch file to one endpoint: give a single "
+                                 "teacher.base_url")
+        return self
 
     @model_validator(mode="after")
     def _openai_needs_model(self) -> "TeacherConfig":
@@ -188,6 +209,12 @@ class TrainConfig(_Block):
     # Replay: this many earlier samples (seed + earlier rounds) per new sample.
     review_ratio: float = Field(1.0, ge=0.0)
     threads: Optional[int] = Field(None, ge=1)
+    # Where the student trains: auto = CUDA when present (bf16, else fp16 mixed precision), else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # none = this process; accelerate = `accelerate launch` with num_processes DDP workers
+    # (GPUs, or CPU processes over gloo). See README, "Train on several processes or GPUs".
+    launcher: Literal["none", "accelerate"] = "none"
+    num_processes: int = Field(2, ge=1, le=64)
 
 
 class EvaluateConfig(_Block):

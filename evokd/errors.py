@@ -30,3 +30,13 @@ class PipelineError(EvokdError):
 
 class RemoteError(EvokdError):
     """The DVC remote is not configured or cannot be reached (run `dvc remote list`)."""
+
+
+class LaunchError(EvokdError):
+    """A distributed training launch (`train.launcher: accelerate`) failed; its output says why."""
+
+
+class BatchPending(TeacherError):
+    """Teacher requests wait in an OpenAI batch (`teacher.mode: batch`); re-run to collect them.
+
+    Not a failure: the stage stops (non-zero exit, so DVC stops too) without writing outputs."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from evokd.errors import ConfigError
@@ -26,10 +25,13 @@ def backbone_path(name: str) -> str:
 
 
 def setup_torch(threads: int | None = None) -> None:
-    """Seed-independent torch setup: use all cores by default, quiet the HF loaders."""
+    """Seed-independent torch setup: use all cores by default (split among the processes of a
+    distributed run), quiet the HF loaders."""
     import torch
     from transformers.utils import logging as hf_logging
 
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    from evokd.student.runtime import local_threads
+
+    torch.set_num_threads(local_threads(threads))
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

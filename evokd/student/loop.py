@@ -1,6 +1,11 @@
 """The fine-tuning loop shared by the sequence and the token classifier: AdamW with weight decay
 off for biases and LayerNorm, linear warm-up then linear decay, gradient clipping at 1.0,
-length-bucketed batches (`evokd.student.batches`). A plain PyTorch loop: no Trainer overhead."""
+length-bucketed batches (`evokd.student.batches`). A plain PyTorch loop: no Trainer overhead.
+
+Hugging Face `accelerate` places it: the CPU, a GPU with mixed precision, or one of several DDP
+processes (`train.launcher: accelerate`), each taking its share of the batches
+(`evokd.student.runtime`). The log has the same keys everywhere; `world_size`, `device` and
+`precision` say where it ran."""
 
 from __future__ import annotations
 
@@ -24,8 +29,12 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
     import torch
     from tqdm import tqdm
 
+    from evokd.student.runtime import make_accelerator, shard
+
+    accelerator, placement = make_accelerator(cfg.device)
+    rank, size = accelerator.process_index, accelerator.num_processes
     n = len(lengths)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / size)
     total = steps_per_epoch * epochs
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
@@ -39,26 +48,35 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
+    # The model moves to the device (DDP-wrapped when several processes run); the optimizer is
+    # wrapped for fp16 loss scaling. The scheduler stays ours: it steps once per optimizer step.
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
 
-    model.train()
+    wrapped.train()
     losses, start = [], time.perf_counter()
-    # disable=None: a bar on a terminal, none in logs (CI, redirected dvc repro).
-    with tqdm(total=total, desc=desc, unit="step", leave=False, disable=None) as bar:
+    # disable=None: a bar on a terminal, none in logs (CI, redirected dvc repro); rank 0 only.
+    with tqdm(total=total, desc=desc, unit="step", leave=False,
+              disable=None if accelerator.is_main_process else True) as bar:
         for _ in range(epochs):
-            epoch_loss = 0.0
-            for batch_ids in bucketed_batches(lengths, cfg.batch_size, rng):
-                out = model(**make_batch(batch_ids))
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            epoch_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+            for batch_ids, counts in shard(bucketed_batches(lengths, cfg.batch_size, rng), rank, size):
+                batch = {key: value.to(accelerator.device) for key, value in make_batch(batch_ids).items()}
+                out = wrapped(**batch)
+                accelerator.backward(out.loss)
+                accelerator.clip_grad_norm_(wrapped.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                epoch_loss += out.loss.item() * len(batch_ids)
+                if counts:
+                    epoch_loss += out.loss.detach().double() * len(batch_ids)
                 bar.update(1)
                 bar.set_postfix(loss=f"{out.loss.item():.3f}")
-            losses.append(round(epoch_loss / max(1, n), 4))
+            # Every process's share of the epoch's loss, summed (a no-op in a single process).
+            losses.append(round(accelerator.reduce(epoch_loss, reduction="sum").item() / max(1, n), 4))
     wall = time.perf_counter() - start
+    accelerator.wait_for_everyone()
     return {
         "examples": n, "epochs": epochs, "steps": total, "loss_per_epoch": losses,
         "wall_s": round(wall, 2), "examples_per_s": round(n * epochs / wall, 1) if wall else None,
+        "world_size": size, "device": placement.device, "precision": placement.precision,
     }

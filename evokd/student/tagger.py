@@ -51,8 +51,11 @@ def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: Tra
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+    from evokd.student.launch import launch, should_launch
     from evokd.student.train import save_checkpoint
 
+    if should_launch(cfg):  # train.launcher: accelerate -> the same function in N DDP workers
+        return launch("tagger", init_from, examples, tags, cfg, out_dir, seed, epochs, desc)
     setup_torch(cfg.threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)

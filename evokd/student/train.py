@@ -30,6 +30,10 @@ def train_classifier(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from evokd.student.launch import launch, should_launch
+
+    if should_launch(cfg):  # train.launcher: accelerate -> the same function in N DDP workers
+        return launch("classifier", init_from, examples, labels, cfg, out_dir, seed, epochs, desc)
     setup_torch(cfg.threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -53,7 +57,13 @@ def train_classifier(
 
 
 def save_checkpoint(model, tokenizer, out_dir: Path) -> None:
-    """save_pretrained into a temporary sibling, then rename: a kill never leaves half a model."""
+    """save_pretrained into a temporary sibling, then rename: a kill never leaves half a model.
+
+    Under DDP every process holds the same weights; only rank 0 writes them."""
+    from evokd.student.runtime import is_main_process
+
+    if not is_main_process():
+        return
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)

@@ -1,0 +1,95 @@
+"""Where and how the student trains: device, mixed precision and this process's share of the work.
+
+One training loop (`evokd.student.loop.fit`) serves a plain CPU run, a GPU and several DDP
+processes started by `accelerate launch` (see `evokd.student.launch`). Hugging Face `accelerate`
+does the device placement, the gradient all-reduce and mixed precision; this module only decides
+what to ask it for, in pure functions that can be tested without a GPU:
+
+- `train.device: auto` trains on CUDA when torch sees a GPU, else on the CPU; `cpu` forces the
+  CPU; `cuda` insists on a GPU and stops with a ConfigError when there is none.
+- On CUDA the forward pass runs in bf16 where the GPU supports it (Ampere and later), else fp16
+  (with loss scaling); the CPU trains in fp32 (CPU autocast is slower than fp32 for MiniLM).
+- Under DDP every process draws the same batch order (same seed) and takes every N-th batch;
+  the last round of batches is topped up with repeats so that all processes step the same number
+  of times (DDP hangs otherwise), and repeats do not count in the reported loss.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from evokd.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The device the student trains on and the mixed precision mode `accelerate` uses there."""
+
+    device: str  # "cpu" | "cuda"
+    precision: str  # "no" | "bf16" | "fp16"
+
+
+def select_placement(requested: str, cuda_available: bool, bf16_supported: bool) -> Placement:
+    """Resolve `train.device` (auto | cpu | cuda) against what torch sees."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"train.device: {requested!r} is not one of auto, cpu, cuda")
+    if requested == "cuda" and not cuda_available:
+        raise ConfigError("train.device is cuda but torch sees no CUDA GPU (torch.cuda.is_available() is "
+                          "False): install a CUDA build of torch on a GPU machine, or set train.device: auto")
+    if requested == "cpu" or not cuda_available:
+        return Placement("cpu", "no")
+    return Placement("cuda", "bf16" if bf16_supported else "fp16")
+
+
+def detect_placement(requested: str) -> Placement:
+    """`select_placement` with what this machine's torch reports."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return select_placement(requested, cuda, bool(cuda and torch.cuda.is_bf16_supported()))
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless started by a distributed launcher."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True in a plain run and in rank 0 of a distributed one (the process that writes files)."""
+    return world()[0] == 0
+
+
+def local_threads(threads: int | None) -> int:
+    """Intra-op threads per process: `train.threads`, else the cores split among the processes
+    of this machine (two processes with all cores each would fight over them)."""
+    if threads:
+        return threads
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, (os.cpu_count() or 1) // max(1, local))
+
+
+def shard(batches: list[list[int]], rank: int, size: int) -> list[tuple[list[int], bool]]:
+    """This process's batches, each with whether its loss counts (False for a top-up repeat).
+
+    Every process gets ceil(len(batches) / size) batches: batch i goes to process i % size, and
+    the missing tail is filled with batches from the start of the list.
+    """
+    if size <= 1:
+        return [(b, True) for b in batches]
+    if not batches:
+        return []
+    per = -(-len(batches) // size)
+    out = []
+    for step in range(per):
+        i = step * size + rank
+        out.append((batches[i], True) if i < len(batches) else (batches[i % len(batches)], False))
+    return out
+
+
+def make_accelerator(device: str):
+    """An `accelerate.Accelerator` for `train.device`, and the Placement it was built for."""
+    from accelerate import Accelerator
+
+    placement = detect_placement(device)
+    return Accelerator(cpu=placement.device == "cpu", mixed_precision=placement.precision), placement
