@@ -4,11 +4,19 @@ Each test scripts its replies: `server.script(...)` queues actions consumed one 
 (a reply text, an HTTP status with headers, a hang, a dropped connection); when the queue is
 empty, `auto_reply` answers well-formed JSON for evokd's three calls (recognised by the
 response_format schema name, or by the prompt). Every request is recorded (path, headers, body).
+
+It also implements what the SDK uses of the Batch API: `POST /files` (multipart upload),
+`POST /batches`, `GET /batches/{id}` and `GET /files/{id}/content`. A batch's lines are answered
+by the same responder; the batch reports `in_progress` for its first `batch_polls` look-ups, then
+`completed` (or `batch_status` when a test sets it, e.g. "expired"). Lines go to `batch_lines`,
+not to `requests`; `batch_fail` (a set of line numbers) makes those lines fail with HTTP 500.
 """
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
+import itertools
 import json
 import re
 import threading
@@ -78,6 +86,15 @@ class FakeOpenAI:
         self.responder = auto_reply
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds before every reply (to let a test kill a client mid-stage)
+        # The Batch API: uploaded files, batches, and what tests may set.
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_lines: list[dict] = []
+        self.batch_polls = 1
+        self.batch_status: str | None = None
+        self.batch_fail: set[int] = set()
+        self.batch_calls: list[str] = []  # "files.create", "batches.create", ... in order
+        self._ids = itertools.count(1)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,11 +104,26 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:
-                self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                path = self.path.split("?")[0]
+                if "/batches/" in path:
+                    self._send(*server._retrieve_batch(path.rsplit("/", 1)[1]))
+                elif path.startswith(("/v1/files/", "/files/")) and path.endswith("/content"):
+                    data = server._file_content(path.split("/")[-2])
+                    self._send_bytes(200 if data is not None else 404, data or b"")
+                else:
+                    self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                path = self.path.split("?")[0]
+                if path.endswith("/files"):
+                    self._send(*server._upload(self.headers.get("Content-Type", ""), raw))
+                    return
+                body = json.loads(raw or b"{}")
+                if path.endswith("/batches"):
+                    self._send(*server._create_batch(body))
+                    return
                 with server.lock:
                     server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                     action = server.queue.popleft() if server.queue else None
@@ -116,10 +148,13 @@ class FakeOpenAI:
                               "total_tokens": prompt + completion}})
 
             def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
+                self._send_bytes(code, json.dumps(payload).encode(), headers, "application/json")
+
+            def _send_bytes(self, code: int, data: bytes, headers: dict | None = None,
+                            content_type: str = "application/octet-stream") -> None:
                 try:
                     self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     for key, value in (headers or {}).items():
                         self.send_header(key, value)
@@ -132,6 +167,92 @@ class FakeOpenAI:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    # -- the Batch API -----------------------------------------------------------------------
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids)}"
+
+    def _upload(self, content_type: str, raw: bytes) -> tuple[int, dict]:
+        message = email.parser.BytesParser().parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        fields = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                  for part in message.get_payload()}
+        if fields.get("purpose") != b"batch" or "file" not in fields:
+            return 400, {"error": {"message": "expected purpose=batch and a file", "type": "invalid"}}
+        with self.lock:
+            file_id = self._new_id("file")
+            self.files[file_id] = fields["file"]
+            self.batch_calls.append("files.create")
+        return 200, {"id": file_id, "object": "file", "bytes": len(fields["file"]),
+                     "created_at": int(time.time()), "filename": "batch.jsonl", "purpose": "batch",
+                     "status": "processed"}
+
+    def _create_batch(self, body: dict) -> tuple[int, dict]:
+        with self.lock:
+            data = self.files.get(body.get("input_file_id"))
+            if data is None or body.get("endpoint") != "/v1/chat/completions":
+                return 400, {"error": {"message": "unknown input_file_id or endpoint", "type": "invalid"}}
+            batch_id = self._new_id("batch")
+            self.batches[batch_id] = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"],
+                                      "input_file_id": body["input_file_id"],
+                                      "completion_window": body.get("completion_window"),
+                                      "created_at": int(time.time()), "status": "validating",
+                                      "polls_left": self.batch_polls, "lines": data.decode().splitlines()}
+            self.batch_calls.append("batches.create")
+            return 200, self._public(self.batches[batch_id])
+
+    def _public(self, batch: dict) -> dict:
+        total = len(batch["lines"])
+        done = total if batch["status"] == "completed" else 0
+        return {k: v for k, v in batch.items() if k not in ("polls_left", "lines")} | {
+            "request_counts": {"total": total, "completed": done, "failed": 0}}
+
+    def _retrieve_batch(self, batch_id: str) -> tuple[int, dict]:
+        with self.lock:
+            self.batch_calls.append("batches.retrieve")
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return 404, {"error": {"message": f"no batch {batch_id}", "type": "not_found"}}
+            if batch["status"] in ("validating", "in_progress"):
+                if batch["polls_left"] > 0:
+                    batch["polls_left"] -= 1
+                    batch["status"] = "in_progress"
+                elif self.batch_status:
+                    batch["status"] = self.batch_status
+                else:
+                    self._finish(batch)
+            return 200, self._public(batch)
+
+    def _finish(self, batch: dict) -> None:
+        out, errors = [], []
+        for n, line in enumerate(batch["lines"]):
+            item = json.loads(line)
+            self.batch_lines.append(item)
+            if n in self.batch_fail:
+                errors.append({"id": f"req-{n}", "custom_id": item["custom_id"], "error": None,
+                               "response": {"status_code": 500, "body": {"error": {"message": "boom"}}}})
+                continue
+            action = self.responder(item["body"])
+            prompt, completion = action["usage"]
+            out.append({"id": f"req-{n}", "custom_id": item["custom_id"], "error": None, "response": {
+                "status_code": 200, "request_id": f"r{n}", "body": {
+                    "id": f"chatcmpl-b{n}", "object": "chat.completion", "created": int(time.time()),
+                    "model": item["body"].get("model", "fake-model"),
+                    "choices": [{"index": 0, "finish_reason": action["finish_reason"],
+                                 "message": {"role": "assistant", "content": action["content"]}}],
+                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                              "total_tokens": prompt + completion}}}})
+        batch["status"] = "completed"
+        batch["output_file_id"] = self._new_id("file")
+        self.files[batch["output_file_id"]] = "".join(json.dumps(o) + "\n" for o in out).encode()
+        if errors:
+            batch["error_file_id"] = self._new_id("file")
+            self.files[batch["error_file_id"]] = "".join(json.dumps(o) + "\n" for o in errors).encode()
+
+    def _file_content(self, file_id: str) -> bytes | None:
+        with self.lock:
+            self.batch_calls.append("files.content")
+            return self.files.get(file_id)
 
     def script(self, *actions: dict) -> None:
         with self.lock:

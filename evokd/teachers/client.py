@@ -75,14 +75,20 @@ class Stopped(TeacherError):
 
 
 class ChatClient:
-    """A thread-safe sender of chat-completions requests to one endpoint."""
+    """A thread-safe sender of chat-completions requests to one endpoint, or to a fleet of
+    replicas of one model (several `teacher.base_url`s): each try goes to the next endpoint in
+    turn, so load spreads evenly and a retry after a failure lands on another replica. Replies
+    are the same whichever replica answers (the cache key has no URL in it)."""
 
-    def __init__(self, base_url: Optional[str], api_key: Optional[str], timeout_s: float,
+    def __init__(self, base_url: Optional[str] | list[str], api_key: Optional[str], timeout_s: float,
                  policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
                  on_attempt: Callable[[], None] = lambda: None, seed: int = 0):
         import openai
 
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        urls = base_url if isinstance(base_url, (list, tuple)) else [base_url]
+        self.base_urls = [(url or DEFAULT_BASE_URL).rstrip("/") for url in urls] or [DEFAULT_BASE_URL]
+        self.base_url = self.base_urls[0]
+        self._turn = 0  # the endpoint the next try goes to (round robin)
         self._key = api_key or ""
         self.policy, self.sleep, self.on_attempt = policy, sleep, on_attempt
         self._rng = random.Random(seed)
@@ -92,8 +98,16 @@ class ChatClient:
         for name in ("openai", "httpx", "httpx2", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self._sdk = openai
-        self._client = openai.OpenAI(api_key=api_key or NO_KEY, base_url=self.base_url,
-                                     timeout=timeout_s, max_retries=0)
+        self._clients = [openai.OpenAI(api_key=api_key or NO_KEY, base_url=url, timeout=timeout_s,
+                                       max_retries=0) for url in self.base_urls]
+        self._client = self._clients[0]
+
+    def _next(self):
+        """(url, SDK client) of the endpoint the next try goes to."""
+        with self._rng_lock:
+            i = self._turn % len(self._clients)
+            self._turn += 1
+        return self.base_urls[i], self._clients[i]
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if len(self._key) >= 4 else text
@@ -111,45 +125,47 @@ class ChatClient:
                 raise Stopped("stopped: another teacher request failed")
             self.on_attempt()
             retry_after = None
+            url, client = self._next()
             try:
-                response = self._client.chat.completions.create(model=model, messages=messages, **sampling)
+                response = client.chat.completions.create(model=model, messages=messages, **sampling)
                 return self._reply(response)
             except sdk.APITimeoutError:
                 last = "no reply within the timeout (teacher.timeout_s)"
             except sdk.APIConnectionError as exc:
-                last = f"cannot connect to {self.base_url}: {self.redact(str(exc.__cause__ or exc))}"
+                last = f"cannot connect to {url}: {self.redact(str(exc.__cause__ or exc))}"
             except sdk.APIStatusError as exc:
                 status = exc.status_code
                 if status not in RETRY_STATUS and status < 500:
-                    raise self.fatal(exc, model) from None
+                    raise self.fatal(exc, model, url) from None
                 retry_after = parse_retry_after(exc.response.headers)
-                last = f"HTTP {status}" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else "")
+                last = f"HTTP {status} from {url}" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else "")
             if attempt < self.policy.max_tries:
                 wait = self._jittered(attempt, retry_after)
                 log.info("teacher: %s; try %d of %d in %.1fs", last, attempt + 1, self.policy.max_tries, wait)
                 self.sleep(wait)
-        raise TeacherError(f"the teacher at {self.base_url} kept failing: {last}, {self.policy.max_tries} "
+        raise TeacherError(f"the teacher at {', '.join(self.base_urls)} kept failing: {last}, {self.policy.max_tries} "
                            f"tries (teacher.max_tries). Replies received so far are cached; run again "
                            f"when the endpoint recovers.")
 
-    def fatal(self, exc, model: str) -> TeacherError:
+    def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherError:
         """A TeacherError for a reply that retrying cannot fix, with what to change."""
         status = exc.status_code
+        url = url or self.base_url
         if status == 401:
-            return TeacherError(f"the endpoint {self.base_url} refused the API key (HTTP 401): set a "
+            return TeacherError(f"the endpoint {url} refused the API key (HTTP 401): set a "
                                 f"valid OPENAI_API_KEY in the environment (or none for a local server)")
         if status == 403:
-            return TeacherError(f"the endpoint {self.base_url} denied access (HTTP 403): the key may "
+            return TeacherError(f"the endpoint {url} denied access (HTTP 403): the key may "
                                 f"lack access to model {model!r} or to this project")
         body = self.redact(_body_message(exc))
         if status == 404:
-            return TeacherError(f"model {model!r} not found at {self.base_url} (HTTP 404: {body}): "
+            return TeacherError(f"model {model!r} not found at {url} (HTTP 404: {body}): "
                                 f"check teacher.model, and that teacher.base_url ends in /v1 where "
                                 f"the server needs it")
         hint = ""
         if status in (400, 422) and ("response_format" in body.lower() or "schema" in body.lower()):
             hint = "; this endpoint may not support JSON-schema output: set teacher.json_schema: false"
-        return TeacherError(f"the endpoint {self.base_url} rejected the request (HTTP {status}: {body}){hint}")
+        return TeacherError(f"the endpoint {url} rejected the request (HTTP {status}: {body}){hint}")
 
     @staticmethod
     def _reply(response) -> dict:

@@ -5,11 +5,15 @@ Each reply is written to the cache by the thread that received it, before anythi
 happens, so a process killed mid-stage loses only the requests still in flight. When a request
 fails for good, requests not yet started are cancelled, those in flight finish (and are
 cached), and the error is raised.
+
+With a `BatchRunner` (`teacher.mode: batch`) the uncached requests go to the OpenAI Batch API
+instead (evokd.teachers.batch): the stage stops until a later run finds their replies.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -17,6 +21,9 @@ from evokd.teachers.base import Usage
 from evokd.teachers.budget import Ledger, estimate_prompt_tokens
 from evokd.teachers.cache import ResponseCache, request_key
 from evokd.teachers.client import ChatClient, Stopped
+
+if TYPE_CHECKING:
+    from evokd.teachers.batch import BatchRunner
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,11 @@ class ChatRequest:
 
 class Dispatcher:
     def __init__(self, client: ChatClient, model: str, cache: ResponseCache, ledger: Ledger,
-                 usage: Usage, max_concurrency: int = 4, namespace: str | None = None):
+                 usage: Usage, max_concurrency: int = 4, namespace: str | None = None,
+                 batch: "BatchRunner | None" = None):
         self.client, self.model, self.cache, self.ledger = client, model, cache, ledger
         self.usage, self.max_concurrency, self.namespace = usage, max_concurrency, namespace
+        self.batch = batch
         self._lock = threading.Lock()
 
     def reservation(self, request: ChatRequest) -> int:
@@ -55,7 +64,10 @@ class Dispatcher:
                     self.usage.cache_hits += 1
             else:
                 todo.append(i)
-        self._send(todo, requests, keys, replies)
+        if self.batch is not None:
+            self._collect(todo, requests, keys, replies)
+        else:
+            self._send(todo, requests, keys, replies)
         for i in range(admitted):
             self._account(replies[i], requests[i])
         if admitted < len(requests):
@@ -94,6 +106,28 @@ class Dispatcher:
             if errors:
                 # The first real failure, not the siblings it stopped.
                 raise next((e for e in errors if not isinstance(e, Stopped)), errors[0])
+
+    def _collect(self, todo: list[int], requests, keys, replies) -> None:
+        """Batch mode: the replies of `todo` from finished batches, or BatchPending."""
+        from evokd.teachers.batch import BatchItem
+
+        if not todo:
+            return
+        items = []
+        for i in todo:
+            record = {"model": self.model, "messages": requests[i].messages,
+                      "sampling": requests[i].sampling, "draw": requests[i].draw}
+            if self.namespace:
+                record["namespace"] = self.namespace
+            body = {"model": self.model, "messages": requests[i].messages, **requests[i].sampling}
+            items.append(BatchItem(keys[i], body, record))
+        self.batch.run(items)  # raises BatchPending while any reply is still missing
+        for i in todo:
+            replies[i] = self.cache.get(keys[i])
+            cost = self.ledger.cost(*_tokens(replies[i], requests[i]))
+            with self._lock:
+                self.usage.calls += 1
+                self.usage.sent_cost_usd += cost
 
     def _account(self, reply: dict, request: ChatRequest) -> None:
         prompt, completion = _tokens(reply, request)

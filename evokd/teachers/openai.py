@@ -79,8 +79,13 @@ class OpenAITeacher(Teacher):
             t.base_url, api_key, t.timeout_s,
             RetryPolicy(t.max_tries, t.backoff_s, t.max_backoff_s),
             on_attempt=self._count_attempt, seed=cfg.seed)
-        self.dispatcher = Dispatcher(self.client, t.model, ResponseCache(t.cache_dir), self.ledger,
-                                     self.usage, t.max_concurrency, t.cache_namespace)
+        cache, batch = ResponseCache(t.cache_dir), None
+        if t.mode == "batch":  # the OpenAI Batch API: submit, stop, collect on a later run
+            from evokd.teachers.batch import BatchRunner
+
+            batch = BatchRunner(self.client._client, cache, self.client.base_url, self.client.redact)
+        self.dispatcher = Dispatcher(self.client, t.model, cache, self.ledger,
+                                     self.usage, t.max_concurrency, t.cache_namespace, batch)
 
     def _count_attempt(self) -> None:
         with self._lock:
@@ -262,11 +267,14 @@ class OpenAITeacher(Teacher):
 def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
     """Send one tiny request (never cached); a line saying what answered, or a TeacherError."""
     t = cfg.teacher
-    client = ChatClient(t.base_url, api_key, min(t.timeout_s, 30.0), RetryPolicy(2, 0.5, 2.0))
-    start = time.perf_counter()
-    reply = client.complete(t.model, [{"role": "user", "content": "Reply with the single word: ok"}],
-                            {"max_tokens": 5, "temperature": 0.0})
-    took = time.perf_counter() - start
-    said = (reply.get("content") or "").strip()[:40]
-    return (f"ok: {client.base_url} answered as model {reply.get('model') or t.model!r} in {took:.1f}s "
-            f"({said!r})")
+    lines = []
+    for url in t.base_urls():  # every replica of a fleet, one request each
+        client = ChatClient(url, api_key, min(t.timeout_s, 30.0), RetryPolicy(2, 0.5, 2.0))
+        start = time.perf_counter()
+        reply = client.complete(t.model, [{"role": "user", "content": "Reply with the single word: ok"}],
+                                {"max_tokens": 5, "temperature": 0.0})
+        took = time.perf_counter() - start
+        said = (reply.get("content") or "").strip()[:40]
+        lines.append(f"ok: {client.base_url} answered as model {reply.get('model') or t.model!r} in "
+                     f"{took:.1f}s ({said!r})")
+    return "\n".join(lines)
