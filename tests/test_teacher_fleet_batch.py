@@ -120,3 +120,45 @@ def test_expired_batch_is_submitted_again(tmp_path):
         server.batch_status = None
         assert len(batch_teacher(server, tmp_path).label(SAMPLES, LABELS)) == 40
         assert list((tmp_path / "cache/batches").glob("*.record")) == []
+
+
+def test_cli_stops_with_exit_code_3_and_the_message(capsys):
+    import typer
+
+    from evokd.cli import BATCH_PENDING_EXIT, _user_errors
+
+    with pytest.raises(typer.Exit) as stop:
+        with _user_errors():
+            raise BatchPending("submitted batch batch-7 (3 request(s)) to http://x/v1; re-run `dvc repro` to collect")
+    assert stop.value.exit_code == BATCH_PENDING_EXIT == 3
+    err = capsys.readouterr().err
+    assert "submitted batch batch-7" in err and "error:" not in err
+
+
+def test_label_stage_submits_every_chunk_and_writes_nothing(tmp_path, monkeypatch):
+    """A round larger than one chunk: each chunk's requests go out in its own batch before the
+    stage stops, and no output file appears until all replies are in."""
+    from evokd.rounds import label
+    from evokd.paths import Prepared, Round
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(label, "CHUNK", 16)
+    Prepared().root.mkdir(parents=True)
+    Prepared().labels.write_text(json.dumps({"labels": LABELS}))
+    Prepared().test.write_text(json.dumps({"id": "t1", "text": "What is the capital of Peru ?", "label": "LOC"}) + "\n")
+    for k in (0, 1):
+        Round(k).data.mkdir(parents=True)
+    Round(0).train_set.write_text("")
+    Round(1).synthesized.write_text("".join(json.dumps(s) + "\n" for s in SAMPLES))
+    with FakeOpenAI() as server:
+        server.batch_polls = 0
+        cfg = make_cfg(server, tmp_path, label={"batch_size": 8}, mode="batch")
+        with pytest.raises(BatchPending, match=r"batch-2 .*batch-4 .*batch-6 .*re-run `dvc repro`"):
+            label.run(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
+        assert server.batch_calls.count("batches.create") == 3  # 40 samples in chunks of 16
+        assert not Round(1).labelled.exists() and not Round(1).train_set.exists()
+        assert list(Round(1).data.glob("*.tmp")) == []
+        result = label.run(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
+        assert result["accepted"] == 40 and server.batch_calls.count("batches.create") == 3
+        assert len(Round(1).labelled.read_text().splitlines()) == 40
+        assert len(Round(1).train_set.read_text().splitlines()) == 40

@@ -8,16 +8,25 @@ mostly repeats the prompt that generated it: `prompt_overlap`, set by the LLM te
 `label.echo_overlap`) and `leak` (equal or nearly equal to a test sample).
 
 Beside the data it writes the round's dataset card (README.md; see evokd.cards.dataset).
+
+The round streams (evokd.data.stream): samples are read, labelled and checked a chunk at a time
+and written row by row, and the dedup set keeps digests of normalised texts, so memory does not
+grow with the round's size beyond those digests (bench/memory.py measures it). In batch mode
+(`teacher.mode: batch`) every chunk's requests are submitted before the stage stops, and no
+output is written until all replies are in.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import Iterator
 
 from evokd.config import Config
 from evokd.data.textnorm import LeakIndex, normalize
-from evokd.io import read_json, read_jsonl, write_jsonl
+from evokd.data.stream import AtomicJsonl, SeenTexts, chunked
+from evokd.errors import BatchPending
+from evokd.io import iter_jsonl, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.cards.dataset import round_facts, write_round_card
 from evokd.tasks import Task, get_task
@@ -26,7 +35,11 @@ from evokd.teachers.base import Teacher
 log = logging.getLogger(__name__)
 
 
-def _text_problem(cfg: Config, text: str, norm: str, seen: set[str],
+# Samples labelled and checked at a time (rounded up to whole labelling requests).
+CHUNK = 2048
+
+
+def _text_problem(cfg: Config, text: str, norm: str, seen: SeenTexts,
                   leak_index: LeakIndex, overlap: float | None = None) -> tuple[str | None, str | None]:
     """(reason, detail) when the text itself is unusable, else (None, None)."""
     if not norm:
@@ -48,9 +61,21 @@ def validate(cfg: Config, samples: list[dict], answers: dict[str, dict], labels:
              repairs: Counter | None = None) -> tuple[list[dict], list[dict]]:
     """Split labelled samples into accepted and rejected-with-reason; the task checks the
     answer itself (and counts its repairs into `repairs`), then the text is checked."""
-    task = task or get_task(cfg.task)
-    seen = {normalize(r["text"]) for r in known}
+    seen = SeenTexts()
+    for row in known:
+        seen.add(normalize(row["text"]))
     accepted, rejected = [], []
+    for row, ok in check(cfg, samples, answers, labels, seen, leak_index, task, repairs):
+        (accepted if ok else rejected).append(row)
+    return accepted, rejected
+
+
+def check(cfg: Config, samples: list[dict], answers: dict[str, dict], labels: list[str],
+          seen: SeenTexts, leak_index: LeakIndex, task: Task | None = None,
+          repairs: Counter | None = None) -> Iterator[tuple[dict, bool]]:
+    """Each sample as written out (with its fields, or its rejection reason) and whether it is
+    accepted; accepted texts join `seen`, so later duplicates are rejected."""
+    task = task or get_task(cfg.task)
     for sample in samples:
         answer = answers.get(sample["id"]) or {"error": "no answer"}
         checked = task.apply_answer(sample, answer, labels)
@@ -61,39 +86,83 @@ def validate(cfg: Config, samples: list[dict], answers: dict[str, dict], labels:
             reason, detail = _text_problem(cfg, text, norm, seen, leak_index,
                                            sample.get("prompt_overlap"))
         if reason:
-            rejected.append({**sample, **checked.record, "reason": reason, "detail": detail})
+            yield {**sample, **checked.record, "reason": reason, "detail": detail}, False
         else:
             seen.add(norm)
             if repairs is not None:
                 repairs.update(checked.repairs)
-            accepted.append({**sample, **checked.fields, "text": text})
-    return accepted, rejected
+            yield {**sample, **checked.fields, "text": text}, True
+
+
+class _Tally:
+    """Stands in for a list of rows where only its length and one field's counts are read
+    (the dataset card's facts): iterating yields {field: value} per counted row."""
+
+    def __init__(self, field: str = "", counts: Counter | None = None, total: int = 0):
+        self.field, self.counts = field, counts or Counter()
+        self.total = total or sum(self.counts.values())
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[dict]:
+        for value, n in self.counts.items():
+            for _ in range(n):
+                yield {self.field: value}
 
 
 def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     rnd = Round(k)
     labels = read_json(prepared.labels)["labels"]
-    samples = read_jsonl(rnd.synthesized)
-    known = read_jsonl(rnd.previous.train_set)
-    answers = teacher.label(samples, labels) if samples else {}
+    task = get_task(cfg.task)
     leak_index = LeakIndex(read_jsonl(prepared.test), threshold=cfg.label.leak_overlap)
-    repairs: Counter = Counter()
-    accepted, rejected = validate(cfg, samples, answers, labels, known, leak_index, repairs=repairs)
-    write_jsonl(rnd.labelled, accepted)
-    write_jsonl(rnd.rejected, rejected)
-    write_jsonl(rnd.train_set, known + accepted)
-    reasons = dict(Counter(r["reason"] for r in rejected))
-    rate = len(rejected) / len(samples) if samples else 0.0
+    size = -(-CHUNK // cfg.label.batch_size) * cfg.label.batch_size  # whole labelling requests
+    repairs, reasons, kinds, per_label = Counter(), Counter(), Counter(), Counter()
+    pending: list[BatchPending] = []
+    n_samples = 0
+    with AtomicJsonl(rnd.labelled) as labelled, AtomicJsonl(rnd.rejected) as rejected, \
+            AtomicJsonl(rnd.train_set) as train_set:
+        seen = SeenTexts()
+        for row in iter_jsonl(rnd.previous.train_set):
+            seen.add(normalize(row["text"]))
+            train_set.write(row)
+        known = train_set.count
+        for chunk in chunked(iter_jsonl(rnd.synthesized), size):
+            n_samples += len(chunk)
+            try:
+                answers = teacher.label(chunk, labels)
+            except BatchPending as exc:  # submit every chunk's batch before stopping
+                pending.append(exc)
+                continue
+            if pending:
+                continue
+            accepted = []
+            for row, ok in check(cfg, chunk, answers, labels, seen, leak_index, task, repairs):
+                if ok:
+                    labelled.write(row)
+                    train_set.write(row)
+                    accepted.append(row)
+                    kinds[row.get("kind") or "unknown"] += 1
+                else:
+                    rejected.write(row)
+                    reasons[row["reason"]] += 1
+            per_label.update(task.label_counts(accepted))
+        if pending:
+            raise BatchPending("; ".join(str(e).split("; re-run")[0] for e in pending)
+                               + "; re-run `dvc repro` to collect the replies")
+    n_rejected = sum(reasons.values())
+    rate = n_rejected / n_samples if n_samples else 0.0
     warning = None
     if rate > cfg.label.max_reject_rate:
         warning = (f"round {k} rejected {rate:.0%} of its samples (label.max_reject_rate is "
-                   f"{cfg.label.max_reject_rate:.0%}): {reasons}; check the teacher and its prompts")
+                   f"{cfg.label.max_reject_rate:.0%}): {dict(reasons)}; check the teacher and its prompts")
         log.warning("WARNING: %s", warning)
-    result = {"accepted": len(accepted), "rejected": reasons, "reject_rate": round(rate, 4),
+    result = {"accepted": labelled.count, "rejected": dict(reasons), "reject_rate": round(rate, 4),
               "warning": warning}
     synth_meta = rnd.meta("synthesize")
-    facts = round_facts(cfg, k, labels, samples, accepted, rejected, len(known) + len(accepted),
-                        get_task(cfg.task).label_counts(accepted),
+    facts = round_facts(cfg, k, labels, _Tally(total=n_samples), _Tally("kind", kinds),
+                        _Tally("reason", reasons), known + labelled.count,
+                        dict(sorted(per_label.items())),
                         read_json(synth_meta).get("teacher", {}) if synth_meta.exists() else {},
                         teacher.usage.to_dict())
     write_round_card(rnd.card, facts)
