@@ -9,6 +9,7 @@ import json
 import pytest
 
 from conftest import run
+from evokd.data.textnorm import normalize
 from fake_openai import fake_openai  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
@@ -29,6 +30,17 @@ def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai
     assert summary["teacher"]["provider"] == "openai" and summary["teacher"]["requests"] == sent
     assert summary["teacher"]["cache_hits"] == 0 and summary["teacher"]["prompt_tokens"] == 100 * sent
     assert summary["samples"]["accepted"] > 0
+    # The test split never reaches the teacher: no test text is in any prompt the server received.
+    test_texts = [normalize(json.loads(line)["text"])
+                  for line in (root / "data/prepared/test.jsonl").read_text().splitlines()]
+    prompts = [f" {normalize(' '.join(m['content'] for m in r['body']['messages']))} "
+               for r in fake_openai.requests]
+    assert len(test_texts) == 48 and len(prompts) == sent
+    assert [t for t in test_texts if any(f" {t} " in p for p in prompts)] == []
+    seed_texts = [normalize(json.loads(line)["text"])
+                  for line in (root / "data/prepared/seed.jsonl").read_text().splitlines()]
+    assert all(any(f" {t} " in p for p in prompts) for t in seed_texts)  # the check can see texts
+    assert set(summary["label_disagreement"]["per_label"]) <= set(summary["per_label_f1"])
     meta = json.loads((root / "data/rounds/1/synthesize.meta.json").read_text())
     assert meta["teacher"]["requests"] == 2 and meta["synthesized"] == 6
 

@@ -26,15 +26,20 @@ def save_npy(path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def hold_out_test_repeats(train: list[dict], test: list[dict], threshold: float) -> list[dict]:
+    """The train rows that do not (nearly) repeat a test row, by the label stage's leak rule:
+    the rest never reach the seed set, the pool or a teacher, so seed and test never overlap."""
+    test_index = LeakIndex(test, threshold=threshold)
+    return [r for r in train if test_index.match(r["text"]) is None]
+
+
 def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
     task = get_task(cfg.task)
     splits = task.load(cfg.dataset)
     labels = task.label_set(splits["train"])
-    # Train rows that (nearly) repeat a test row never reach the seed set, the pool or a teacher.
-    test_index = LeakIndex(splits["test"], threshold=cfg.label.leak_overlap)
-    train = [r for r in splits["train"] if test_index.match(r["text"]) is None]
+    train = hold_out_test_repeats(splits["train"], splits["test"], cfg.label.leak_overlap)
     removed = len(splits["train"]) - len(train)
     if removed:
         log.info("prepare: %d train row(s) repeat a test row and are held out", removed)

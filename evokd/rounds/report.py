@@ -9,8 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from evokd.config import Config
-from evokd.io import atomic_write_text, read_json, write_json
+from evokd.io import atomic_write_text, read_json, read_jsonl, write_json
 from evokd.paths import METRICS, REPORTS, Round
+from evokd.rounds import noise
 from evokd.rounds.plan import active_rounds
 from evokd.tasks import get_task
 from evokd.teachers.base import Usage
@@ -31,6 +32,8 @@ def collect(cfg: Config) -> dict:
     per_round = [read_json(Round(k).scores) for k in rounds]
     usage, accepted, rejected = Usage(), 0, Counter()
     timings: dict[str, list] = {}
+    warnings: list[str] = []
+    disagreements: dict[str, dict] = {}
     rows = []
     for k in rounds:
         verbs = ("prepare",) if k == 0 else ROUND_VERBS
@@ -38,6 +41,10 @@ def collect(cfg: Config) -> dict:
         for verb in TEACHER_VERBS:
             usage.add(metas.get(verb, {}).get("teacher", {}))
         label = metas.get("label", {})
+        if label.get("warning"):
+            warnings.append(label["warning"])
+        if k > 0 and Round(k).feedback.exists():
+            disagreements[str(k)] = noise.disagreement(read_jsonl(Round(k).feedback))
         accepted += label.get("accepted", 0)
         rejected.update(label.get("rejected", {}))
         timings[str(k)] = {verb: m.get("wall_s") for verb, m in metas.items()}
@@ -49,6 +56,15 @@ def collect(cfg: Config) -> dict:
             "wall_s": round(sum(m.get("wall_s") or 0 for m in metas.values()), 1),
         })
     final = per_round[-1]
+    overall = noise.merge(list(disagreements.values()))
+    noisy = noise.flagged(overall)
+    if noisy:
+        warnings.append(
+            "label noise: most accepted labels of " + ", ".join(
+                f"{lab} ({overall['per_label'][lab]['rate']:.0%} of {overall['per_label'][lab]['samples']})"
+                for lab in noisy)
+            + " disagree with the student; inspect data/rounds/*/feedback.jsonl for these labels "
+              "and the teacher's labelling prompt")
     return {
         "rounds_completed": len(rounds) - 1,
         "metric": metric,
@@ -62,6 +78,12 @@ def collect(cfg: Config) -> dict:
                     "rejected_total": sum(rejected.values())},
         "teacher": {"provider": cfg.teacher.provider, "model": cfg.teacher.model, **usage.to_dict()},
         "per_label_f1": {lab: v["f1"] for lab, v in final["per_label"].items()},
+        # Accepted labels the student (before training on them) disagrees with, per label.
+        "label_disagreement": {"rate": overall["rate"], "samples": overall["samples"],
+                               "per_label": {lab: v["rate"] for lab, v in overall["per_label"].items()},
+                               "per_round": {k: v["rate"] for k, v in disagreements.items()},
+                               "flagged": noisy},
+        "warnings": warnings,
         "wall_s": {"total": round(sum(r["wall_s"] for r in rows), 1), "per_round": timings},
         "_rows": rows,
     }
@@ -101,9 +123,18 @@ def run(cfg: Config) -> dict:
         f"Teacher: {t['calls']} calls, {t['requests']} requests sent, {t['cache_hits']} cache hits, "
         f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens, "
         f"${t['cost_usd']:.4f}.", "",
+        *([f"**Warnings ({len(summary['warnings'])}):**", "",
+           *[f"- WARNING: {w}" for w in summary["warnings"]], ""] if summary["warnings"] else []),
+        "Accepted labels the student disagreed with (before training on them): "
+        f"{summary['label_disagreement']['rate']:.0%} of {summary['label_disagreement']['samples']}"
+        + ("; per label: " + ", ".join(f"{lab} {r:.0%}" for lab, r in
+                                       summary["label_disagreement"]["per_label"].items())
+           if summary["label_disagreement"]["per_label"] else "") + ".", "",
         "Per-label F1 after the last round: "
         + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in summary["per_label_f1"].items()) + ".", "",
     ]
     atomic_write_text(REPORTS / "report.md", "\n".join(md))
     print("\n" + table(rows, columns))
+    for warning in summary["warnings"]:
+        print(f"WARNING: {warning}")
     return {"score": summary["score"], "rounds_completed": summary["rounds_completed"]}
