@@ -193,6 +193,16 @@ class LabelConfig(_Block):
     # the prompt that generated it above which it is rejected as an echo of the prompt.
     batch_size: int = Field(16, ge=1)
     echo_overlap: float = Field(0.8, gt=0.0, le=1.0)
+    # Second labelling: this share of each round's samples is labelled again by an independent
+    # draw (openai: another cached sample; simulated: another noise draw); the label/relabel
+    # disagreement per class is an estimate of label noise (0 = off).
+    relabel_fraction: float = Field(0.1, ge=0.0, le=1.0)
+    # A class is flagged as likely label noise (a warning in the report) when, over at least
+    # flag_min_samples accepted samples, at least disagree_flag_rate of them disagree with the
+    # student (before it trained on them), or relabel_flag_rate with the second labelling.
+    disagree_flag_rate: float = Field(0.6, gt=0.0, le=1.0)
+    relabel_flag_rate: float = Field(0.25, gt=0.0, le=1.0)
+    flag_min_samples: int = Field(4, ge=1)
 
 
 class TrainConfig(_Block):

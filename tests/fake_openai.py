@@ -3,7 +3,8 @@
 Each test scripts its replies: `server.script(...)` queues actions consumed one per request
 (a reply text, an HTTP status with headers, a hang, a dropped connection); when the queue is
 empty, `auto_reply` answers well-formed JSON for evokd's three calls (recognised by the
-response_format schema name, or by the prompt). Every request is recorded (path, headers, body).
+response_format schema name, or by the prompt). Every request is recorded (path, headers, body,
+and `t_in`/`t_out`: when it arrived and when its reply was sent).
 
 It also implements what the SDK uses of the Batch API: `POST /files` (multipart upload),
 `POST /batches`, `GET /batches/{id}` and `GET /files/{id}/content`. A batch's lines are answered
@@ -124,8 +125,10 @@ class FakeOpenAI:
                 if path.endswith("/batches"):
                     self._send(*server._create_batch(body))
                     return
+                record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                          "body": body, "t_in": time.time(), "t_out": None}
                 with server.lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    server.requests.append(record)
                     action = server.queue.popleft() if server.queue else None
                 if action is None:
                     action = server.responder(body)
@@ -146,6 +149,7 @@ class FakeOpenAI:
                                  "message": {"role": "assistant", "content": action["content"]}}],
                     "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                               "total_tokens": prompt + completion}})
+                record["t_out"] = time.time()  # the reply is sent (for race checks)
 
             def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
                 self._send_bytes(code, json.dumps(payload).encode(), headers, "application/json")

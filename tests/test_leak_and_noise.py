@@ -73,6 +73,6 @@ def test_leaks_warning_and_disagreement_reach_summary_and_report(tmp_path, monke
 
 def test_no_warning_when_labels_mostly_agree():
     fb = [{"id": f"h{i}", "label": "HUM", "correct": i % 2 == 0} for i in range(10)]
-    assert noise.flagged(noise.merge([noise.disagreement(fb)])) == []
+    assert noise.flagged(noise.merge([noise.disagreement(fb)]), 0.6, 4) == []
     ner = [{"id": "s", "tags": ["B-PER", "O", "B-LOC"], "correct": False}]
     assert set(noise.disagreement(ner)["per_label"]) == {"PER", "LOC"}

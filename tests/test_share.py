@@ -41,7 +41,9 @@ class ScriptedTeacher(Teacher):
     def synthesize(self, request):  # pragma: no cover - not used
         raise AssertionError
 
-    def label(self, samples, labels):
+    def label(self, samples, labels, draw=0):
+        if draw:  # the second labelling (label.relabel_fraction): free, and agrees
+            return {s["id"]: self.answers[s["id"]] for s in samples}
         self.usage.calls += 1
         self.usage.requests += 1
         self.usage.prompt_tokens += 120

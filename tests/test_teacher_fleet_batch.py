@@ -155,10 +155,13 @@ def test_label_stage_submits_every_chunk_and_writes_nothing(tmp_path, monkeypatc
         cfg = make_cfg(server, tmp_path, label={"batch_size": 8}, mode="batch")
         with pytest.raises(BatchPending, match=r"batch-2 .*batch-4 .*batch-6 .*re-run `dvc repro`"):
             label.run(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
-        assert server.batch_calls.count("batches.create") == 3  # 40 samples in chunks of 16
+        # 40 samples in chunks of 16: per chunk one batch for the labelling and one for the
+        # second labelling (label.relabel_fraction), all submitted in the same run.
+        assert server.batch_calls.count("batches.create") == 6
         assert not Round(1).labelled.exists() and not Round(1).train_set.exists()
         assert list(Round(1).data.glob("*.tmp")) == []
         result = label.run(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
-        assert result["accepted"] == 40 and server.batch_calls.count("batches.create") == 3
+        assert result["accepted"] == 40 and server.batch_calls.count("batches.create") == 6
+        assert result["relabel"]["samples"] + result["relabel"]["failed"] == 5  # ceil(.1 * 16) x 2 + ceil(.1 * 8)
         assert len(Round(1).labelled.read_text().splitlines()) == 40
         assert len(Round(1).train_set.read_text().splitlines()) == 40

@@ -24,8 +24,9 @@ def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai
     env = {"OPENAI_API_KEY": KEY}
     run(["dvc", "repro"], root, env=env)
     sent = fake_openai.count()
-    # prepare: 1 analysis; per round: 2 generation + 2 labelling (6 texts, 4 per request) + 1 analysis.
-    assert sent == 1 + 2 * 5
+    # prepare: 1 analysis; per round: 2 generation + 2 labelling (6 texts, 4 per request)
+    # + 1 second labelling (label.relabel_fraction 0.1 of 6 -> 1 text) + 1 analysis.
+    assert sent == 1 + 2 * 6
     summary = json.loads((root / "metrics/summary.json").read_text())
     assert summary["teacher"]["provider"] == "openai" and summary["teacher"]["requests"] == sent
     assert summary["teacher"]["cache_hits"] == 0 and summary["teacher"]["prompt_tokens"] == 100 * sent
@@ -50,7 +51,7 @@ def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai
     run(["dvc", "repro", "-f", "-s", "synthesize@1"], root, env=env)
     run(["dvc", "repro", "-f", "-s", "label@1"], root, env=env)
     assert fake_openai.count() == sent
-    assert json.loads((root / "data/rounds/1/label.meta.json").read_text())["teacher"]["cache_hits"] == 2
+    assert json.loads((root / "data/rounds/1/label.meta.json").read_text())["teacher"]["cache_hits"] == 3
 
     assert all(r["headers"]["authorization"] == f"Bearer {KEY}" for r in fake_openai.requests)
     for path in root.rglob("*"):

@@ -14,6 +14,10 @@ and written row by row, and the dedup set keeps digests of normalised texts, so 
 grow with the round's size beyond those digests (bench/memory.py measures it). In batch mode
 (`teacher.mode: batch`) every chunk's requests are submitted before the stage stops, and no
 output is written until all replies are in.
+
+A second labelling of `label.relabel_fraction` of the samples (evokd.rounds.relabel) goes out
+with each chunk's first one; its disagreement with the accepted labels, per class, is recorded
+in the stage's meta (`relabel`) for the report.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from evokd.data.stream import AtomicJsonl, SeenTexts, chunked
 from evokd.errors import BatchPending
 from evokd.io import iter_jsonl, read_json, read_jsonl
 from evokd.paths import Prepared, Round
+from evokd.rounds import relabel
 from evokd.cards.dataset import round_facts, write_round_card
 from evokd.tasks import Task, get_task
 from evokd.teachers.base import Teacher
@@ -120,6 +125,7 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     repairs, reasons, kinds, per_label = Counter(), Counter(), Counter(), Counter()
     pending: list[BatchPending] = []
     n_samples = 0
+    agreement = relabel.Agreement()
     with AtomicJsonl(rnd.labelled) as labelled, AtomicJsonl(rnd.rejected) as rejected, \
             AtomicJsonl(rnd.train_set) as train_set:
         seen = SeenTexts()
@@ -129,13 +135,20 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
         known = train_set.count
         for chunk in chunked(iter_jsonl(rnd.synthesized), size):
             n_samples += len(chunk)
+            second = relabel.pick(chunk, cfg.label.relabel_fraction, cfg.seed)
+            answers, second_answers = {}, {}
             try:
                 answers = teacher.label(chunk, labels)
             except BatchPending as exc:  # submit every chunk's batch before stopping
                 pending.append(exc)
-                continue
+            if second:
+                try:
+                    second_answers = teacher.label(second, labels, draw=relabel.RELABEL_DRAW)
+                except BatchPending as exc:
+                    pending.append(exc)
             if pending:
                 continue
+            second_ids = {row["id"] for row in second}
             accepted = []
             for row, ok in check(cfg, chunk, answers, labels, seen, leak_index, task, repairs):
                 if ok:
@@ -143,6 +156,8 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
                     train_set.write(row)
                     accepted.append(row)
                     kinds[row.get("kind") or "unknown"] += 1
+                    if row["id"] in second_ids:
+                        agreement.add(task, row, second_answers.get(row["id"]), labels)
                 else:
                     rejected.write(row)
                     reasons[row["reason"]] += 1
@@ -168,4 +183,8 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     write_round_card(rnd.card, facts)
     if repairs:
         result["repaired"] = dict(sorted(repairs.items()))
+    if cfg.label.relabel_fraction > 0:
+        result["relabel"] = agreement.to_dict(cfg.label.relabel_fraction)
+        log.info("label@%d: second labelling of %d accepted samples disagrees on %d (%d unusable)",
+                 k, agreement.total, agreement.total_disagree, agreement.total_failed)
     return result

@@ -6,18 +6,19 @@ disagreement is the point (hard samples are meant to be ones the student gets wr
 where most accepted labels disagree, over enough samples, is more likely label noise or a class
 the teacher misunderstands, and the report says so. Per class for classification; per entity
 type for NER (a sentence counts for each type among its gold entities).
+
+The same per-label shape holds the second labelling's disagreement (evokd.rounds.relabel), and
+`flagged` applies the thresholds from params (`label.disagree_flag_rate`,
+`label.relabel_flag_rate`, `label.flag_min_samples`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-# A label is flagged when at least this share of at least MIN_SAMPLES accepted samples disagree.
-NOISY_RATE = 0.6
-MIN_SAMPLES = 4
 
-
-def _labels_of(row: dict) -> set[str]:
+def labels_of(row: dict) -> set[str]:
+    """The labels a sample counts for: its class, or the entity types it begins."""
     if "label" in row:
         return {str(row["label"])}
     return {tag[2:] for tag in row.get("tags") or [] if tag.startswith("B-")}
@@ -27,7 +28,7 @@ def disagreement(feedback: list[dict]) -> dict:
     """{"samples", "disagree", "rate", "per_label": {label: {"samples", "disagree", "rate"}}}."""
     n, bad = Counter(), Counter()
     for row in feedback:
-        for label in _labels_of(row):
+        for label in labels_of(row):
             n[label] += 1
             bad[label] += not row.get("correct", True)
     total = len(feedback)
@@ -50,7 +51,7 @@ def merge(parts: list[dict]) -> dict:
                                   "rate": round(bad[label] / n[label], 4)} for label in sorted(n)}}
 
 
-def flagged(summary: dict) -> list[str]:
-    """Labels whose accepted samples mostly disagree with the student (see NOISY_RATE)."""
+def flagged(summary: dict, rate: float, min_samples: int) -> list[str]:
+    """Labels with at least `min_samples` compared samples of which at least `rate` disagree."""
     return [label for label, v in summary["per_label"].items()
-            if v["samples"] >= MIN_SAMPLES and v["rate"] >= NOISY_RATE]
+            if v["samples"] >= min_samples and v["rate"] >= rate]

@@ -34,6 +34,7 @@ def collect(cfg: Config) -> dict:
     timings: dict[str, list] = {}
     warnings: list[str] = []
     disagreements: dict[str, dict] = {}
+    relabelled: dict[str, dict] = {}  # the second labelling's disagreement, per round
     rows = []
     for k in rounds:
         verbs = ("prepare",) if k == 0 else ROUND_VERBS
@@ -43,6 +44,8 @@ def collect(cfg: Config) -> dict:
         label = metas.get("label", {})
         if label.get("warning"):
             warnings.append(label["warning"])
+        if label.get("relabel"):
+            relabelled[str(k)] = label["relabel"]
         if k > 0 and Round(k).feedback.exists():
             disagreements[str(k)] = noise.disagreement(read_jsonl(Round(k).feedback))
         accepted += label.get("accepted", 0)
@@ -56,8 +59,11 @@ def collect(cfg: Config) -> dict:
             "wall_s": round(sum(m.get("wall_s") or 0 for m in metas.values()), 1),
         })
     final = per_round[-1]
+    lab_cfg = cfg.label
     overall = noise.merge(list(disagreements.values()))
-    noisy = noise.flagged(overall)
+    noisy = noise.flagged(overall, lab_cfg.disagree_flag_rate, lab_cfg.flag_min_samples)
+    second = noise.merge(list(relabelled.values()))
+    unsure = noise.flagged(second, lab_cfg.relabel_flag_rate, lab_cfg.flag_min_samples)
     if noisy:
         warnings.append(
             "label noise: most accepted labels of " + ", ".join(
@@ -65,6 +71,14 @@ def collect(cfg: Config) -> dict:
                 for lab in noisy)
             + " disagree with the student; inspect data/rounds/*/feedback.jsonl for these labels "
               "and the teacher's labelling prompt")
+    if unsure:
+        warnings.append(
+            "label noise: the second labelling disagrees with the accepted label for " + ", ".join(
+                f"{lab} ({second['per_label'][lab]['rate']:.0%} of {second['per_label'][lab]['samples']})"
+                for lab in unsure)
+            + f" (label.relabel_flag_rate is {lab_cfg.relabel_flag_rate:.0%}); the teacher is unsure of "
+              "these labels: sharpen their definitions in the labelling prompt, or lower "
+              "teacher.label_temperature")
     return {
         "rounds_completed": len(rounds) - 1,
         "metric": metric,
@@ -82,11 +96,28 @@ def collect(cfg: Config) -> dict:
         "label_disagreement": {"rate": overall["rate"], "samples": overall["samples"],
                                "per_label": {lab: v["rate"] for lab, v in overall["per_label"].items()},
                                "per_round": {k: v["rate"] for k, v in disagreements.items()},
-                               "flagged": noisy},
+                               "flagged": noisy,
+                               # Accepted labels an independent second labelling disagrees with.
+                               "second_labelling": {
+                                   "rate": second["rate"], "samples": second["samples"],
+                                   "failed": sum(v.get("failed", 0) for v in relabelled.values()),
+                                   "per_label": {lab: v["rate"] for lab, v in second["per_label"].items()},
+                                   "per_round": {k: v["rate"] for k, v in relabelled.items()},
+                                   "flagged": unsure}},
         "warnings": warnings,
         "wall_s": {"total": round(sum(r["wall_s"] for r in rows), 1), "per_round": timings},
         "_rows": rows,
     }
+
+
+def _second_labelling_line(second: dict) -> str:
+    """The report's sentence on the second labelling (label.relabel_fraction)."""
+    if not second["samples"] and not second["failed"]:
+        return "Second labelling: none (label.relabel_fraction is 0, or no sampled item was accepted)."
+    return (f"Accepted labels a second, independent labelling disagreed with: {second['rate']:.0%} of "
+            f"{second['samples']}" + (f" ({second['failed']} unusable second answers)" if second["failed"] else "")
+            + ("; per label: " + ", ".join(f"{lab} {r:.0%}" for lab, r in second["per_label"].items())
+               if second["per_label"] else "") + ".")
 
 
 def table(rows: list[dict], columns: dict[str, str]) -> str:
@@ -130,6 +161,7 @@ def run(cfg: Config) -> dict:
         + ("; per label: " + ", ".join(f"{lab} {r:.0%}" for lab, r in
                                        summary["label_disagreement"]["per_label"].items())
            if summary["label_disagreement"]["per_label"] else "") + ".", "",
+        _second_labelling_line(summary["label_disagreement"]["second_labelling"]), "",
         "Per-label F1 after the last round: "
         + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in summary["per_label_f1"].items()) + ".", "",
     ]

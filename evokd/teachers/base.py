@@ -3,7 +3,8 @@
 A teacher is given everything it may see (never the test split) and returns plain dicts:
 - synthesize: new input texts, `n_hard` the student should get wrong and `n_easy` it should get
   right, each {"text", "kind"} (plus provider-specific keys such as "source_id");
-- label: for each sample id, {"label"} or {"error": reason} (a failure, not a crash);
+- label: for each sample id, {"label"} or {"error": reason} (a failure, not a crash); `draw` > 0
+  asks for an independent second labelling of the same samples (evokd.rounds.relabel);
 - analyze: {"summary", "weak_labels", ...} from the student's right and wrong answers.
 """
 
@@ -65,7 +66,7 @@ class Teacher(ABC):
     def synthesize(self, request: SynthesisRequest) -> list[dict]: ...
 
     @abstractmethod
-    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]: ...
+    def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]: ...
 
     @abstractmethod
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict: ...

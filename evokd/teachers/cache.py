@@ -12,18 +12,45 @@ One file per reply (`<root>/<2 hex>/<sha256>.json`) written atomically (temp fil
 concurrent processes (parallel `dvc exp run`s) share the folder safely: a reader sees a whole
 file or none, and two writers of the same key write the same request's answer. The folder lives
 outside DVC outputs (DVC deletes a stage's outputs before running it) and is gitignored.
+
+A relative `teacher.cache_dir` is relative to the project root. A queued experiment
+(`dvc exp run --queue`, `dvc queue start`) runs in a temporary copy of the project under
+`<root>/.dvc/tmp/exps/` that DVC deletes afterwards; there the relative folder is resolved
+against the real project root (`resolve_root`), so queued runs share the project's cache and keep
+what they paid for, instead of each filling a throwaway cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from evokd.io import atomic_write_text
 
 FORMAT = 1
+# Where DVC runs queued and temp-dir experiments: <project root>/.dvc/tmp/exps/<...>.
+_EXP_WORKSPACES = os.path.join(".dvc", "tmp", "exps")
+
+log = logging.getLogger(__name__)
+
+
+def resolve_root(cache_dir: str | Path, cwd: str | Path | None = None) -> Path:
+    """The cache folder: `cache_dir` as given, except that a relative one inside a DVC
+    experiment's temporary workspace is taken relative to the real project root."""
+    path = Path(cache_dir)
+    if path.is_absolute():
+        return path
+    here = os.path.abspath(cwd or os.getcwd())
+    marker = os.sep + _EXP_WORKSPACES + os.sep
+    if marker in here + os.sep:
+        project = here[: (here + os.sep).index(marker)]
+        log.info("teacher cache: queued experiment; using %s of the project %s", path, project)
+        return Path(project) / path
+    return path
 
 
 def canonical(obj: Any) -> str:
@@ -45,7 +72,7 @@ class ResponseCache:
     """Content-addressed replies under `root`. Unreadable entries count as misses."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.root = resolve_root(root)
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"

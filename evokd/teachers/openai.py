@@ -7,7 +7,9 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
   much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes).
 - label: a separate call labels numbered texts, `label.batch_size` per request; answers are
   joined back by number, never by position. Per text: the answer object (e.g. {"label"}) or
-  {"error": reason}; the label stage validates it.
+  {"error": reason}; the label stage validates it. A second labelling (`draw` > 0) is the same
+  call with another draw in the cache key and another sampling seed: a separate sample. (At
+  `teacher.label_temperature: 0` it differs only by its batch mates and numbering.)
 - analyze: the previous student's wrong and right answers in, {"summary", "weak_labels"} out.
 
 Replies are read tolerantly (evokd.teachers.parse); what cannot be read is counted in
@@ -191,15 +193,18 @@ class OpenAITeacher(Teacher):
         return out
 
     # -- label ----------------------------------------------------------------------------
-    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]:
+    def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:
         template = self._template("label")
         size = self.cfg.label.batch_size
         chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
+        sampling = self._sampling("label", labels)
+        if draw:  # a second labelling: another sample, cached apart from the first
+            sampling["seed"] = self.cfg.seed + draw
         requests = []
         for chunk in chunks:
             texts = "\n".join(f"{n}. {' '.join(s['text'].split())}" for n, s in enumerate(chunk, 1))
             messages = template.render(labels=", ".join(labels), texts=texts, n=len(chunk))
-            requests.append(ChatRequest(messages, self._sampling("label", labels), draw="label"))
+            requests.append(ChatRequest(messages, sampling, draw=f"label/draw{draw}" if draw else "label"))
         replies = self.dispatcher.run(requests)
         out: dict[str, dict] = {}
         for chunk, reply in zip(chunks, replies):

@@ -31,6 +31,11 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+def _noise_rng(seed: int, sample_id: str, draw: int = 0) -> random.Random:
+    """The label-noise generator of one sample; each draw (labelling) is independent of the others."""
+    return _rng(seed, "noise", sample_id) if not draw else _rng(seed, "noise", sample_id, f"draw{draw}")
+
+
 class SimulatedTeacher(Teacher):
     def __init__(self, cfg: Config, prepared: Prepared = Prepared()):
         super().__init__()
@@ -151,7 +156,9 @@ class SimulatedTeacher(Teacher):
         return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
 
     # -- label ----------------------------------------------------------------------------
-    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]:
+    def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:
+        """The pool's gold labels, each replaced with probability `teacher.label_noise`; `draw` > 0
+        makes an independent noise draw (a second labelling)."""
         self.usage.calls += 1
         pool, _, index = self._load_pool()
         noise = self.cfg.teacher.label_noise
@@ -162,7 +169,7 @@ class SimulatedTeacher(Teacher):
                 out[sample["id"]] = {"error": "unknown_text"}
                 continue
             gold = pool[i]["label"]
-            rng = _rng(self.cfg.seed, "noise", sample["id"])
+            rng = _noise_rng(self.cfg.seed, sample["id"], draw)
             if noise and rng.random() < noise:
                 gold = rng.choice([lab for lab in labels if lab != gold] or [gold])
             out[sample["id"]] = {"label": gold}

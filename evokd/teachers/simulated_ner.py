@@ -21,7 +21,7 @@ import numpy as np
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
-from evokd.teachers.simulated import SimulatedTeacher, _rng
+from evokd.teachers.simulated import SimulatedTeacher, _noise_rng, _rng
 
 NO_ENTITY = "O"  # bucket of sentences without entities
 
@@ -117,7 +117,7 @@ class SimulatedNerTeacher(SimulatedTeacher):
         return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
 
     # -- label ----------------------------------------------------------------------------
-    def label(self, samples: list[dict], labels: list[str]) -> dict[str, dict]:
+    def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:
         self.usage.calls += 1
         pool, _, index = self._load_pool()
         noise = self.cfg.teacher.label_noise
@@ -129,7 +129,7 @@ class SimulatedNerTeacher(SimulatedTeacher):
                 continue
             tags = list(pool[i]["tags"])
             if noise:
-                rng = _rng(self.cfg.seed, "noise", sample["id"])
+                rng = _noise_rng(self.cfg.seed, sample["id"], draw)
                 for span in bio_to_spans(pool[i]["tokens"], tags):
                     others = [t for t in labels if t != span["type"]]
                     if others and rng.random() < noise:
