@@ -125,3 +125,12 @@ def test_analysis_names_missed_confused_and_over_predicted_types_with_examples(t
     assert a["weak_labels"] == ["LOC"]
     assert a["examples"]["ORG"] == ["Acme bought Zeta Corp"]
     assert "ORG read as LOC" in a["summary"] and "missed" in a["summary"]
+
+
+def test_a_second_labelling_draw_is_independent_but_reproducible(tmp_path):
+    teacher, rows = make_teacher(tmp_path, label_noise=0.5)
+    samples = [{"id": f"r1-{i}", "source_id": r["id"]} for i, r in enumerate(rows)] * 1
+    first = teacher.label(samples, TYPES)
+    assert teacher.label(samples, TYPES) == first
+    second = teacher.label(samples, TYPES, draw=1)
+    assert second == teacher.label(samples, TYPES, draw=1) and second != first
