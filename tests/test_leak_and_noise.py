@@ -76,3 +76,13 @@ def test_no_warning_when_labels_mostly_agree():
     assert noise.flagged(noise.merge([noise.disagreement(fb)]), 0.6, 4) == []
     ner = [{"id": "s", "tags": ["B-PER", "O", "B-LOC"], "correct": False}]
     assert set(noise.disagreement(ner)["per_label"]) == {"PER", "LOC"}
+
+
+def test_ner_disagreement_is_per_entity_not_per_sentence():
+    # One sentence: PER found exactly, LOC missed. Only LOC disagrees.
+    row = {"tokens": ["Ann", "went", "to", "Paris"], "tags": ["B-PER", "O", "O", "B-LOC"],
+           "predicted": ["B-PER", "O", "O", "O"], "correct": False}
+    per_label = noise.disagreement([row])["per_label"]
+    assert per_label["PER"] == {"samples": 1, "disagree": 0, "rate": 0.0}
+    assert per_label["LOC"] == {"samples": 1, "disagree": 1, "rate": 1.0}
+    assert noise.disagreement([row])["disagree"] == 1  # the sentence as a whole still disagrees

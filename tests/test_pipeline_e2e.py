@@ -30,7 +30,7 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     assert len(summary["per_round"]) == 3 and summary["score"] == summary["per_round"][-1]
     assert summary["samples"]["accepted"] > 0
     assert summary["teacher"]["provider"] == "simulated" and summary["teacher"]["requests"] == 0
-    assert (root / "metrics/scores.csv").read_text().startswith("round,macro_f1,accuracy\n")
+    assert (root / "metrics/scores.csv").read_text().startswith("round,score,macro_f1,accuracy\n")
     assert "| round | macro-F1 |" in (root / "reports/report.md").read_text()
 
     # Per-round data: stable unique ids, joins by id between labelled samples and feedback.

@@ -71,7 +71,7 @@ def test_ner_pipeline_then_another_type_set_by_the_dataset_block_alone(project):
     assert summary["score"] == summary["per_round"][-1] and len(summary["per_round"]) == 3
     assert set(summary["per_label_f1"]) == {"LOC", "MISC", "ORG", "PER"}
     assert {"precision", "recall", "accuracy"} <= set(summary)
-    assert (root / "metrics/scores.csv").read_text().startswith("round,f1,precision,recall,macro_f1,accuracy\n")
+    assert (root / "metrics/scores.csv").read_text().startswith("round,score,f1,precision,recall,macro_f1,accuracy\n")
     assert "| round | F1 | precision | recall |" in (root / "reports/report.md").read_text()
 
     labelled = read_jsonl(root / "data/rounds/1/labelled.jsonl")

@@ -135,10 +135,13 @@ def run(cfg: Config) -> dict:
     rows = summary.pop("_rows")
     write_json(METRICS / "summary.json", summary)
     buf = io.StringIO()
-    fields = ["round", *columns]
+    # `score` is the task's headline metric under one name, so that dvc.yaml's plot (and
+    # `dvc plots diff` across a classification and an NER experiment) need not know the task.
+    fields = ["round", "score", *columns]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: r[k] for k in fields} for r in rows)
+    writer.writerows({"score": r[summary["metric"]], **{k: r[k] for k in fields if k != "score"}}
+                     for r in rows)
     atomic_write_text(METRICS / "scores.csv", buf.getvalue())
     t = summary["teacher"]
     md = [

@@ -21,7 +21,7 @@ import numpy as np
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
-from evokd.teachers.simulated import SimulatedTeacher, _noise_rng, _rng
+from evokd.teachers.simulated import SimulatedTeacher, _noise_rng
 
 NO_ENTITY = "O"  # bucket of sentences without entities
 
