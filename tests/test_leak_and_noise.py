@@ -86,3 +86,21 @@ def test_ner_disagreement_is_per_entity_not_per_sentence():
     assert per_label["PER"] == {"samples": 1, "disagree": 0, "rate": 0.0}
     assert per_label["LOC"] == {"samples": 1, "disagree": 1, "rate": 1.0}
     assert noise.disagreement([row])["disagree"] == 1  # the sentence as a whole still disagrees
+
+
+def test_hard_samples_do_not_count_as_label_noise(tmp_path, monkeypatch):
+    """Hard samples are chosen for the student to get wrong; a run where only they disagree is
+    clean and must raise no label-noise warning (the default TREC run used to flag 5 classes)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slots.yaml").write_text(yaml.safe_dump({"slots": {"1": {"prev": 0}}}))
+    cfg = parse_config(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    write_json(Round(0).scores, {"round": 0, "active": True, "macro_f1": 0.1, "accuracy": 0.1,
+                                 "per_label": {"HUM": {"f1": 0.1}, "LOC": {"f1": 0.1}}})
+    write_json(Round(0).meta("prepare"), {"stage": "prepare", "seed": 2, "wall_s": 1.0})
+    fb = ([{"id": f"h{i}", "label": "HUM", "kind": "hard", "correct": False} for i in range(10)]
+          + [{"id": f"e{i}", "label": "HUM", "kind": "easy", "correct": i > 0} for i in range(5)])
+    _round_files(1, {"accepted": 15, "rejected": {}, "reject_rate": 0.0, "warning": None}, fb, 0.2)
+    report.run(cfg)
+    summary = json.loads((tmp_path / "metrics/summary.json").read_text())
+    assert summary["warnings"] == []
+    assert summary["label_disagreement"]["per_label"] == {"HUM": 0.2}  # 1 of the 5 easy ones

@@ -1,9 +1,9 @@
 """Label noise made visible: how often the teacher's accepted labels disagree with the student.
 
 Round k's feedback is the *previous* student (not yet trained on them) run on round k's accepted
-samples, so `correct: false` there means the teacher's label and the student disagree. Some
-disagreement is the point (hard samples are meant to be ones the student gets wrong); a class
-where most accepted labels disagree, over enough samples, is more likely label noise or a class
+samples, so `correct: false` there means the teacher's label and the student disagree. On hard
+samples that is the point, so the report counts only the others (easy samples, random draws):
+a class where most of those disagree, over enough samples, is more likely label noise or a class
 the teacher misunderstands, and the report says so. Per class for classification; per entity
 type for NER (each gold entity counts once, right when the student predicted it exactly).
 
