@@ -36,6 +36,25 @@ def _noise_rng(seed: int, sample_id: str, draw: int = 0) -> random.Random:
     return _rng(seed, "noise", sample_id) if not draw else _rng(seed, "noise", sample_id, f"draw{draw}")
 
 
+def draw_weighted(chosen: list[int], order: list[str], buckets: dict[str, list[int]],
+                  weights: dict[str, float], budget: int, rng: random.Random) -> list[int]:
+    """Extend `chosen` to `budget` pool indices: pick a bucket (label or entity type) with
+    probability proportional to its weight, then a random member of it; a member in several
+    buckets is taken once. `order` fixes the bucket order, so one seed gives one draw."""
+    taken = set(chosen)
+    live = [b for b in order if buckets.get(b)]
+    while len(chosen) < budget and live:
+        b = rng.choices(live, weights=[weights[x] for x in live])[0]
+        bucket = buckets[b]
+        i = bucket.pop(rng.randrange(len(bucket)))
+        if i not in taken:
+            taken.add(i)
+            chosen.append(i)
+        if not bucket:
+            live.remove(b)
+    return chosen
+
+
 class SimulatedTeacher(Teacher):
     def __init__(self, cfg: Config, prepared: Prepared = Prepared()):
         super().__init__()
@@ -106,14 +125,7 @@ class SimulatedTeacher(Teacher):
         for i in available:
             if i not in taken:
                 by_label[pool[i]["label"]].append(i)
-        labels = [lab for lab in request.labels if by_label[lab]]
-        while len(chosen) < budget and labels:
-            lab = rng.choices(labels, weights=[weights[x] for x in labels])[0]
-            bucket = by_label[lab]
-            chosen.append(bucket.pop(rng.randrange(len(bucket))))
-            if not bucket:
-                labels.remove(lab)
-        return chosen
+        return draw_weighted(chosen, request.labels, by_label, weights, budget, rng)
 
     def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
         """Score candidates with the previous student; hard = wrong or least sure, easy = right."""

@@ -21,7 +21,7 @@ import numpy as np
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
-from evokd.teachers.simulated import SimulatedTeacher, _noise_rng
+from evokd.teachers.simulated import SimulatedTeacher, _noise_rng, draw_weighted
 
 NO_ENTITY = "O"  # bucket of sentences without entities
 
@@ -53,17 +53,7 @@ class SimulatedNerTeacher(SimulatedTeacher):
             if i not in taken:
                 for t in sorted(_types(pool[i]) or {NO_ENTITY}):
                     by_type[t].append(i)
-        live = [t for t in buckets if by_type[t]]
-        while len(chosen) < budget and live:
-            t = rng.choices(live, weights=[weights[x] for x in live])[0]
-            bucket = by_type[t]
-            i = bucket.pop(rng.randrange(len(bucket)))
-            if i not in taken:
-                taken.add(i)
-                chosen.append(i)
-            if not bucket:
-                live.remove(t)
-        return chosen
+        return draw_weighted(chosen, buckets, by_type, weights, budget, rng)
 
     def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
         from evokd.data.conll import repair_bio
