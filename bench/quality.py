@@ -18,6 +18,7 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["evokd", "random", "uncertainty", "full"],
                         choices=[*STRATEGIES, "full"])
     parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the (slow) full baseline")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/evokd-bench"))
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "evokd-bench")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
     args = parser.parse_args()
 

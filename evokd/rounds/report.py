@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from pathlib import Path
 
 from evokd.config import Config
 from evokd.io import atomic_write_text, read_json, read_jsonl, write_json

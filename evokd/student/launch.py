@@ -13,7 +13,6 @@ flag would silently start one.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket

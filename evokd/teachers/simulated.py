@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
+from typing import Callable
 
 import numpy as np
 
@@ -53,6 +54,20 @@ def draw_weighted(chosen: list[int], order: list[str], buckets: dict[str, list[i
         if not bucket:
             live.remove(b)
     return chosen
+
+
+def spread_over(items: list[int], key: Callable[[int], str], n: int) -> list[int]:
+    """Up to `n` of `items`, taken round-robin over their keys (labels, entity types) in sorted
+    order, so that easy samples cover every label the student gets right."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    out: list[int] = []
+    while len(out) < n and any(groups.values()):
+        for k in sorted(groups):
+            if groups[k] and len(out) < n:
+                out.append(groups[k].pop())
+    return out
 
 
 class SimulatedTeacher(Teacher):
@@ -157,14 +172,7 @@ class SimulatedTeacher(Teacher):
         # Easy: ones the student gets right, spread over labels (they guard against forgetting).
         rest = [j for j in range(len(candidates)) if j not in set(hard) and correct[j]]
         rng.shuffle(rest)
-        by_label: dict[str, list[int]] = defaultdict(list)
-        for j in rest:
-            by_label[pool[candidates[j]]["label"]].append(j)
-        easy: list[int] = []
-        while len(easy) < request.n_easy and any(by_label.values()):
-            for lab in sorted(by_label):
-                if by_label[lab] and len(easy) < request.n_easy:
-                    easy.append(by_label[lab].pop())
+        easy = spread_over(rest, lambda j: pool[candidates[j]]["label"], request.n_easy)
         return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
 
     # -- label ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
-from evokd.teachers.simulated import SimulatedTeacher, _noise_rng, draw_weighted
+from evokd.teachers.simulated import SimulatedTeacher, _noise_rng, draw_weighted, spread_over
 
 NO_ENTITY = "O"  # bucket of sentences without entities
 
@@ -96,14 +96,7 @@ class SimulatedNerTeacher(SimulatedTeacher):
                 per_type[lead[j]] += 1
         rest = [j for j in range(len(candidates)) if j not in set(hard) and correct[j]]
         rng.shuffle(rest)
-        by_type: dict[str, list[int]] = defaultdict(list)
-        for j in rest:
-            by_type[lead[j]].append(j)
-        easy: list[int] = []
-        while len(easy) < request.n_easy and any(by_type.values()):
-            for t in sorted(by_type):
-                if by_type[t] and len(easy) < request.n_easy:
-                    easy.append(by_type[t].pop())
+        easy = spread_over(rest, lambda j: lead[j], request.n_easy)
         return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
 
     # -- label ----------------------------------------------------------------------------
