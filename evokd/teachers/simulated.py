@@ -181,19 +181,22 @@ class SimulatedTeacher(Teacher):
         makes an independent noise draw (a second labelling)."""
         self.usage.calls += 1
         pool, _, index = self._load_pool()
-        noise = self.cfg.teacher.label_noise
         out = {}
         for sample in samples:
             i = index.get(sample.get("source_id", ""))
             if i is None:
                 out[sample["id"]] = {"error": "unknown_text"}
                 continue
-            gold = pool[i]["label"]
             rng = _noise_rng(self.cfg.seed, sample["id"], draw)
-            if noise and rng.random() < noise:
-                gold = rng.choice([lab for lab in labels if lab != gold] or [gold])
-            out[sample["id"]] = {"label": gold}
+            out[sample["id"]] = self._answer(pool[i], labels, rng, self.cfg.teacher.label_noise)
         return out
+
+    def _answer(self, gold_row: dict, labels: list[str], rng: random.Random, noise: float) -> dict:
+        """The gold label, replaced by another with probability `noise`."""
+        gold = gold_row["label"]
+        if noise and rng.random() < noise:
+            gold = rng.choice([lab for lab in labels if lab != gold] or [gold])
+        return {"label": gold}
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:

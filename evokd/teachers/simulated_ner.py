@@ -21,7 +21,7 @@ import numpy as np
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
-from evokd.teachers.simulated import SimulatedTeacher, _noise_rng, draw_weighted, spread_over
+from evokd.teachers.simulated import SimulatedTeacher, draw_weighted, spread_over
 
 NO_ENTITY = "O"  # bucket of sentences without entities
 
@@ -100,27 +100,17 @@ class SimulatedNerTeacher(SimulatedTeacher):
         return [(candidates[j], "hard") for j in hard] + [(candidates[j], "easy") for j in easy]
 
     # -- label ----------------------------------------------------------------------------
-    def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:
-        self.usage.calls += 1
-        pool, _, index = self._load_pool()
-        noise = self.cfg.teacher.label_noise
-        out = {}
-        for sample in samples:
-            i = index.get(sample.get("source_id", ""))
-            if i is None:
-                out[sample["id"]] = {"error": "unknown_text"}
-                continue
-            tags = list(pool[i]["tags"])
-            if noise:
-                rng = _noise_rng(self.cfg.seed, sample["id"], draw)
-                for span in bio_to_spans(pool[i]["tokens"], tags):
-                    others = [t for t in labels if t != span["type"]]
-                    if others and rng.random() < noise:
-                        kind = rng.choice(others)
-                        for w in range(span["token_start"], span["token_end"]):
-                            tags[w] = ("B-" if w == span["token_start"] else "I-") + kind
-            out[sample["id"]] = {"tags": tags}
-        return out
+    def _answer(self, gold_row: dict, labels: list[str], rng, noise: float) -> dict:
+        """The gold tags; with probability `noise` per entity, its type swapped for another."""
+        tags = list(gold_row["tags"])
+        if noise:
+            for span in bio_to_spans(gold_row["tokens"], tags):
+                others = [t for t in labels if t != span["type"]]
+                if others and rng.random() < noise:
+                    kind = rng.choice(others)
+                    for w in range(span["token_start"], span["token_end"]):
+                        tags[w] = ("B-" if w == span["token_start"] else "I-") + kind
+        return {"tags": tags}
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
