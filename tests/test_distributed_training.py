@@ -141,3 +141,15 @@ def test_train_stage_on_two_processes_matches_single_process_format(tmp_path):
     assert len(ddp["loss_per_epoch"]) == 2 and all(l > 0 for l in ddp["loss_per_epoch"])
     assert sorted(p.name for p in (tmp_path / "accelerate/models/rounds/1").iterdir()) == \
         sorted(p.name for p in (tmp_path / "none/models/rounds/1").iterdir())
+
+
+def test_a_second_placement_in_one_process_gets_its_own_accelerator():
+    """accelerate refuses a second Accelerator with other settings in one process; a GPU run
+    then `train.device: cpu` failed that way on a GPU machine. fresh_accelerator resets it."""
+    from accelerate import Accelerator
+
+    from evokd.student.runtime import fresh_accelerator
+
+    assert fresh_accelerator(Accelerator, Placement("cpu", "no")).mixed_precision == "no"
+    assert fresh_accelerator(Accelerator, Placement("cpu", "bf16")).mixed_precision == "bf16"
+    assert fresh_accelerator(Accelerator, Placement("cpu", "no")).mixed_precision == "no"

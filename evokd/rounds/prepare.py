@@ -59,7 +59,8 @@ def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     if cfg.teacher.provider == "simulated":
         save_npy(prepared.train_embeddings, embed(
             backbone, [r["text"] for r in train], cfg.prepare.embed_batch_size,
-            cfg.prepare.embed_max_length, cfg.train.threads, desc="embed pool"))
+            cfg.prepare.embed_max_length, cfg.train.threads, desc="embed pool",
+            device=cfg.train.device))
 
     r0 = Round(0)
     log_train = task.train(backbone, seed, labels, cfg.train, r0.model, seed=cfg.seed,

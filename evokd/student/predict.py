@@ -8,17 +8,21 @@ import numpy as np
 
 from evokd.student.backbone import setup_torch
 from evokd.student.batches import bucketed_batches, pad_batch
+from evokd.student.runtime import inference_device
 
 
 def predict_proba(model_dir: str | Path, texts: list[str], batch_size: int = 64,
-                  max_length: int = 128, threads: int | None = None) -> tuple[list[str], np.ndarray]:
-    """The model's label names and a (len(texts), n_labels) matrix of probabilities."""
+                  max_length: int = 128, threads: int | None = None,
+                  device: str = "auto") -> tuple[list[str], np.ndarray]:
+    """The model's label names and a (len(texts), n_labels) matrix of probabilities.
+    `device` is `train.device` (auto | cpu | cuda)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    where = inference_device(device)
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval().to(where)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     probs = np.zeros((len(texts), len(labels)), dtype=np.float32)
     if not texts:
@@ -27,13 +31,13 @@ def predict_proba(model_dir: str | Path, texts: list[str], batch_size: int = 64,
     lengths = [len(ids) for ids in encoded["input_ids"]]
     with torch.inference_mode():
         for batch_ids in bucketed_batches(lengths, batch_size, None):
-            batch = pad_batch(tokenizer, encoded, batch_ids)
-            probs[batch_ids] = torch.softmax(model(**batch).logits, dim=-1).numpy()
+            batch = pad_batch(tokenizer, encoded, batch_ids).to(where)
+            probs[batch_ids] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
     return labels, probs
 
 
 def embed(backbone: str, texts: list[str], batch_size: int = 128, max_length: int = 64,
-          threads: int | None = None, desc: str = "embed") -> np.ndarray:
+          threads: int | None = None, desc: str = "embed", device: str = "auto") -> np.ndarray:
     """L2-normalised mean-pooled sentence embeddings (the sentence-transformers recipe)."""
     import torch
     from tqdm import tqdm
@@ -41,7 +45,8 @@ def embed(backbone: str, texts: list[str], batch_size: int = 128, max_length: in
 
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
-    model = AutoModel.from_pretrained(backbone).eval()
+    where = inference_device(device)
+    model = AutoModel.from_pretrained(backbone).eval().to(where)
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     if not texts:
         return out
@@ -49,9 +54,9 @@ def embed(backbone: str, texts: list[str], batch_size: int = 128, max_length: in
     lengths = [len(ids) for ids in encoded["input_ids"]]
     with torch.inference_mode():
         for batch_ids in tqdm(bucketed_batches(lengths, batch_size, None), desc=desc, unit="batch", leave=False, disable=None):
-            batch = pad_batch(tokenizer, encoded, batch_ids)
-            hidden = model(**batch).last_hidden_state
+            batch = pad_batch(tokenizer, encoded, batch_ids).to(where)
+            hidden = model(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[batch_ids] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            out[batch_ids] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
     return out

@@ -7,6 +7,8 @@ what to ask it for, in pure functions that can be tested without a GPU:
 
 - `train.device: auto` trains on CUDA when torch sees a GPU, else on the CPU; `cpu` forces the
   CPU; `cuda` insists on a GPU and stops with a ConfigError when there is none.
+- Evaluation, the simulated teacher's scoring and the pool embeddings run on the same device,
+  in fp32 (`inference_device`).
 - On CUDA the forward pass runs in bf16 where the GPU supports it (Ampere and later), else fp16
   (with loss scaling); the CPU trains in fp32 (CPU autocast is slower than fp32 for MiniLM).
 - Under DDP every process draws the same batch order (same seed) and takes every N-th batch;
@@ -48,6 +50,14 @@ def detect_placement(requested: str) -> Placement:
 
     cuda = torch.cuda.is_available()
     return select_placement(requested, cuda, bool(cuda and torch.cuda.is_bf16_supported()))
+
+
+def inference_device(requested: str) -> str:
+    """Where predictions and embeddings run, for `train.device`: the training device.
+
+    Inference stays in fp32 there: MiniLM is small enough that a GPU is not the bottleneck, and
+    fp32 keeps a GPU's scores next to the CPU's (bf16 flips the argmax of near-ties)."""
+    return detect_placement(requested).device
 
 
 def world() -> tuple[int, int]:
@@ -92,4 +102,21 @@ def make_accelerator(device: str):
     from accelerate import Accelerator
 
     placement = detect_placement(device)
-    return Accelerator(cpu=placement.device == "cpu", mixed_precision=placement.precision), placement
+    return fresh_accelerator(Accelerator, placement), placement
+
+
+def fresh_accelerator(accelerator_cls, placement: Placement):
+    """Build an Accelerator for `placement` even when an earlier one in this process chose
+    another device or precision.
+
+    accelerate keeps one process-wide state and refuses a second Accelerator with other
+    settings ("AcceleratorState has already been initialized"): a GPU run followed by
+    `train.device: cpu` in one Python process (a notebook, a test, the simulated teacher's
+    student) failed on a GPU machine. In a single process the state holds nothing else worth
+    keeping, so it is reset; under a distributed launcher it is left alone (it holds the
+    process group)."""
+    if world()[1] == 1:
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return accelerator_cls(cpu=placement.device == "cpu", mixed_precision=placement.precision)

@@ -18,6 +18,7 @@ from evokd.config import TrainConfig
 from evokd.student.backbone import setup_torch
 from evokd.student.batches import bucketed_batches, pad_batch
 from evokd.student.loop import fit
+from evokd.student.runtime import inference_device
 
 IGNORE = -100
 
@@ -81,15 +82,17 @@ def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: Tra
 
 
 def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
-                       max_length: int = 128, threads: int | None = None) -> tuple[list[str], list[np.ndarray]]:
+                       max_length: int = 128, threads: int | None = None,
+                       device: str = "auto") -> tuple[list[str], list[np.ndarray]]:
     """The model's tag names and, per sentence, a (words, tags) matrix of probabilities read at
-    each word's first sub-word (cut-off words: probability 1 for `O`)."""
+    each word's first sub-word (cut-off words: probability 1 for `O`). `device`: `train.device`."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
+    where = inference_device(device)
+    model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval().to(where)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     outside = names.index("O") if "O" in names else 0
     out = []
@@ -103,8 +106,8 @@ def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_
     lengths = [len(ids) for ids in encoded["input_ids"]]
     with torch.inference_mode():
         for batch_ids in bucketed_batches(lengths, batch_size, None):
-            batch = pad_batch(tokenizer, encoded, batch_ids)
-            probs = torch.softmax(model(**batch).logits, dim=-1).numpy()
+            batch = pad_batch(tokenizer, encoded, batch_ids).to(where)
+            probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
             for row, i in enumerate(batch_ids):
                 for word, pos in firsts[i].items():
                     out[i][word] = probs[row, pos]
@@ -112,9 +115,9 @@ def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_
 
 
 def predict_tags(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
-                 max_length: int = 128, threads: int | None = None) -> list[list[str]]:
+                 max_length: int = 128, threads: int | None = None, device: str = "auto") -> list[list[str]]:
     """The most probable tag of every word, repaired to valid BIO (an orphan I-X becomes B-X)."""
     from evokd.data.conll import repair_bio
 
-    names, probs = predict_word_proba(model_dir, sentences, batch_size, max_length, threads)
+    names, probs = predict_word_proba(model_dir, sentences, batch_size, max_length, threads, device)
     return [repair_bio([names[j] for j in p.argmax(1)])[0] if len(p) else [] for p in probs]

@@ -73,7 +73,7 @@ class ClassificationTask(Task):
         from evokd.student.predict import predict_proba
 
         return predict_proba(model_dir, [r["text"] for r in rows], cfg.evaluate.batch_size,
-                             cfg.train.max_length, cfg.train.threads)
+                             cfg.train.max_length, cfg.train.threads, cfg.train.device)
 
     def score(self, cfg, model_dir, test, labels):
         names, probs = self._predict(cfg, model_dir, test)

@@ -47,7 +47,7 @@ class NerTask(Task):
 
         names, probs = predict_word_proba(model_dir, [r["tokens"] for r in rows],
                                           cfg.evaluate.batch_size, cfg.train.max_length,
-                                          cfg.train.threads)
+                                          cfg.train.threads, cfg.train.device)
         tags = [repair_bio([names[j] for j in p.argmax(1)])[0] for p in probs]
         return tags, probs
 

@@ -149,7 +149,8 @@ class SimulatedTeacher(Teacher):
         pool = self._pool
         names, probs = predict_proba(request.student_dir, [pool[i]["text"] for i in candidates],
                                      batch_size=self.cfg.evaluate.batch_size,
-                                     max_length=self.cfg.train.max_length, threads=self.cfg.train.threads)
+                                     max_length=self.cfg.train.max_length, threads=self.cfg.train.threads,
+                                     device=self.cfg.train.device)
         col = {name: j for j, name in enumerate(names)}
         top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.ones((len(candidates), 2))
         margin = top2[:, 1] - top2[:, 0]

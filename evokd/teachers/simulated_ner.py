@@ -63,7 +63,8 @@ class SimulatedNerTeacher(SimulatedTeacher):
         names, probs = predict_word_proba(request.student_dir, [pool[i]["tokens"] for i in candidates],
                                           batch_size=self.cfg.evaluate.batch_size,
                                           max_length=self.cfg.train.max_length,
-                                          threads=self.cfg.train.threads)
+                                          threads=self.cfg.train.threads,
+                                          device=self.cfg.train.device)
         col = {name: j for j, name in enumerate(names)}
         n = request.n_hard + request.n_easy
         if strategy == "uncertainty":
