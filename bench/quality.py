@@ -35,6 +35,8 @@ STRATEGIES = {
     "uncertainty": {"synthesize.strategy": "uncertainty"},
     "evokd-no-easy": {"synthesize.n_easy": 0, "synthesize.n_hard": "n_total"},
     "evokd-no-review": {"train.review_ratio": 0.0},
+    "evokd-uncertainty": {"synthesize.strategy": "evokd-uncertainty"},
+    "evokd-frozen": {"train.freeze_embeddings": True},
 }
 
 

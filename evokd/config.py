@@ -162,7 +162,7 @@ class PrepareConfig(_Block):
 class SynthesizeConfig(_Block):
     """What the teacher writes each round."""
 
-    strategy: Literal["evokd", "random", "uncertainty"] = "evokd"
+    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty"] = "evokd"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
@@ -218,6 +218,9 @@ class TrainConfig(_Block):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     # Replay: this many earlier samples (seed + earlier rounds) per new sample.
     review_ratio: float = Field(1.0, ge=0.0)
+    # Keep the word-embedding matrix (11.7M of MiniLM's 22.7M weights) as pretrained: no dense
+    # gradient and no optimizer state for it. Faster on CPU; see BENCHMARKS.md for quality.
+    freeze_embeddings: bool = False
     threads: Optional[int] = Field(None, ge=1)
     # Where the student trains: auto = CUDA when present (bf16, else fp16 mixed precision), else CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -87,10 +87,13 @@ def test_batch_submit_then_rerun_collects(tmp_path):
         assert server.batch_calls[3:] == ["batches.retrieve", "files.content"]
         assert not (tmp_path / "cache/batches/batch-2.record").exists()
         assert teacher.usage.calls == 5 and teacher.usage.prompt_tokens == 500
+        assert (teacher.usage.batch_requests, teacher.usage.requests, teacher.usage.cache_hits) == (5, 0, 0)
 
         # Collected replies are ordinary cache entries: online mode and batch mode reuse them.
         calls = len(server.batch_calls)
-        assert batch_teacher(server, tmp_path).label(SAMPLES, LABELS) == answers
+        again = batch_teacher(server, tmp_path)
+        assert again.label(SAMPLES, LABELS) == answers
+        assert (again.usage.batch_requests, again.usage.cache_hits) == (0, 5)
         online = OpenAITeacher(make_cfg(server, tmp_path, label={"batch_size": 8}), api_key=KEY)
         assert online.label(SAMPLES, LABELS) == answers
         assert len(server.batch_calls) == calls and not chat_requests(server)

@@ -157,7 +157,9 @@ def run(cfg: Config) -> dict:
         table(rows, columns),
         f"Samples accepted: {summary['samples']['accepted']}; rejected: "
         f"{summary['samples']['rejected'] or 'none'}.", "",
-        f"Teacher: {t['calls']} calls, {t['requests']} requests sent, {t['cache_hits']} cache hits, "
+        f"Teacher: {t['calls']} calls, {t['requests']} requests sent, "
+        + (f"{t['batch_requests']} answered through batches, " if t.get("batch_requests") else "")
+        + f"{t['cache_hits']} cache hits, "
         f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens, "
         f"${t['cost_usd']:.4f}.", "",
         *([f"**Warnings ({len(summary['warnings'])}):**", "",

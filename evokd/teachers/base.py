@@ -18,13 +18,16 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class Usage:
     """What teacher calls cost. `requests` counts HTTP requests actually sent (retries
-    included); `calls` counts the answers used, `cache_hits` those read from the response cache.
+    included); `batch_requests` the answers this run collected from OpenAI batches (sent as
+    lines of a batch file, not as requests of their own: `teacher.mode: batch`); `calls` counts
+    the answers used, `cache_hits` those read from the response cache.
     Tokens and `cost_usd` cover every answer used, cached or not (what the pipeline costs, the
     same on every run); `sent_cost_usd` only what this run paid for. `bad_replies` counts
     replies that could not be read (each is rejected with a reason, never a crash)."""
 
     calls: int = 0
     requests: int = 0
+    batch_requests: int = 0
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -127,6 +127,7 @@ class Dispatcher:
             cost = self.ledger.cost(*_tokens(replies[i], requests[i]))
             with self._lock:
                 self.usage.calls += 1
+                self.usage.batch_requests += 1
                 self.usage.sent_cost_usd += cost
 
     def _account(self, reply: dict, request: ChatRequest) -> None:

@@ -160,12 +160,14 @@ class SimulatedTeacher(Teacher):
         p_gold = np.array([probs[j, col[pool[i]["label"]]] for j, i in enumerate(candidates)])
         predicted = probs.argmax(1)
         correct = np.array([names[predicted[j]] == pool[i]["label"] for j, i in enumerate(candidates)])
-        # Hard: lowest gold probability, at most 40 % from one label so that one weak label
-        # does not crowd out the rest.
+        # Hard: lowest gold probability (evokd: what the student gets most wrong) or smallest
+        # margin (evokd-uncertainty: least sure), at most 40 % from one label so that one weak
+        # label does not crowd out the rest.
+        hardness = margin if strategy == "evokd-uncertainty" else p_gold
         cap = max(1, int(np.ceil(0.4 * request.n_hard)))
         per_label: Counter = Counter()
         hard: list[int] = []
-        for j in np.argsort(p_gold, kind="stable"):
+        for j in np.argsort(hardness, kind="stable"):
             lab = pool[candidates[j]]["label"]
             if len(hard) < request.n_hard and per_label[lab] < cap:
                 hard.append(int(j))

@@ -67,10 +67,13 @@ class SimulatedNerTeacher(SimulatedTeacher):
                                           device=self.cfg.train.device)
         col = {name: j for j, name in enumerate(names)}
         n = request.n_hard + request.n_easy
+
+        def margin(p: np.ndarray) -> float:
+            """The sentence's least sure word: its top-two probability gap."""
+            top2 = np.sort(p, axis=1)[:, -2:]
+            return float((top2[:, 1] - top2[:, 0]).min()) if len(p) else 1.0
+
         if strategy == "uncertainty":
-            def margin(p: np.ndarray) -> float:
-                top2 = np.sort(p, axis=1)[:, -2:]
-                return float((top2[:, 1] - top2[:, 0]).min()) if len(p) else 1.0
             order = sorted(range(len(candidates)), key=lambda j: margin(probs[j]))[:n]
             return [(candidates[j], "hard") for j in order]
         lead, p_gold, correct = [], [], []
@@ -84,14 +87,17 @@ class SimulatedNerTeacher(SimulatedTeacher):
                         (sorted(_types(pool[i])) or [NO_ENTITY])[0])
             predicted = repair_bio([names[k] for k in probs[j].argmax(1)])[0]
             correct.append(sentence_correct(gold, predicted))
+        # evokd: the lowest gold-tag probability first; evokd-uncertainty: the smallest margin.
+        hardness = (np.array([margin(p) for p in probs]) if strategy == "evokd-uncertainty"
+                    else np.array(p_gold))
         cap = max(1, int(np.ceil(0.4 * request.n_hard)))
         per_type: Counter = Counter()
         hard: list[int] = []
-        for j in np.argsort(np.array(p_gold), kind="stable"):
+        for j in np.argsort(hardness, kind="stable"):
             if len(hard) < request.n_hard and not correct[j] and per_type[lead[j]] < cap:
                 hard.append(int(j))
                 per_type[lead[j]] += 1
-        for j in np.argsort(np.array(p_gold), kind="stable"):  # fill with the least sure right ones
+        for j in np.argsort(hardness, kind="stable"):  # fill with the least sure right ones
             if len(hard) < request.n_hard and int(j) not in hard and per_type[lead[j]] < cap:
                 hard.append(int(j))
                 per_type[lead[j]] += 1
