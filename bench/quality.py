@@ -112,7 +112,12 @@ def main() -> None:
     parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the (slow) full baseline")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "evokd-bench")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="join these result files into --out and print the table (runs nothing)")
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evokd.rounds import prepare
@@ -152,13 +157,33 @@ def main() -> None:
             }
             print(f"seed {seed} {name:18s} final {metric} {rows[-1][metric]:.4f} "
                   f"({time.perf_counter() - t0:.0f}s)", flush=True)
+            # After every run, so that a run killed halfway keeps what it finished.
+            write_results(args.out, " ".join(sys.argv), metric, args.rounds, results,
+                          time.perf_counter() - started)
+    print(render(summarize(results, metric, args.rounds), metric, args.rounds))
 
-    summary = summarize(results, metric, args.rounds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": " ".join(sys.argv), "metric": metric, "rounds": args.rounds,
-                                    "seeds": args.seeds, "summary": summary, "runs": results,
-                                    "wall_s": round(time.perf_counter() - started, 1)}, indent=2) + "\n")
-    print(render(summary, metric, args.rounds))
+
+def write_results(out: Path, command: str, metric: str, rounds: int, results: dict, wall: float) -> None:
+    from evokd.io import atomic_write_text
+
+    seeds = sorted({int(seed) for runs in results.values() for seed in runs})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps({"command": command, "metric": metric, "rounds": rounds, "seeds": seeds,
+                                       "summary": summarize(results, metric, rounds), "runs": results,
+                                       "wall_s": round(wall, 1)}, indent=2) + "\n")
+
+
+def merge(files: list[Path], out: Path) -> None:
+    """One table from several result files (e.g. one process per seed): their runs, joined."""
+    parts = [json.loads(f.read_text()) for f in files]
+    results: dict[str, dict] = {}
+    for part in parts:
+        for name, runs in part["runs"].items():
+            results.setdefault(name, {}).update(runs)
+    metric, rounds = parts[0]["metric"], parts[0]["rounds"]
+    command = " && ".join(part["command"] for part in parts)
+    write_results(out, command, metric, rounds, results, max(part["wall_s"] for part in parts))
+    print(render(summarize(results, metric, rounds), metric, rounds))
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
