@@ -6,6 +6,7 @@ below the CLI reads YAML or the environment.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -159,14 +160,26 @@ class PrepareConfig(_Block):
     embed_max_length: int = Field(64, ge=8, le=512)
 
 
+# Strategies whose hard samples are the candidates the previous student is least sure of.
+RANKED_STRATEGIES = ("uncertainty", "evokd-uncertainty")
+
+
 class SynthesizeConfig(_Block):
     """What the teacher writes each round."""
 
+    # evokd: analysis-guided hard and easy samples. random: samples for the task and label set
+    # alone (no analysis, no feedback). uncertainty: random-style candidates, the n_hard + n_easy
+    # the previous student is least sure of kept (all "hard"). evokd-uncertainty: evokd, its hard
+    # samples the n_hard least sure among analysis-guided candidates.
     strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty"] = "evokd"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
     candidates: int = Field(256, ge=1)
+    # LLM teacher, strategies uncertainty and evokd-uncertainty: generate this many times the
+    # samples to keep (uncertainty: n_hard + n_easy; evokd-uncertainty: n_hard), so that the
+    # student has candidates to rank. Every candidate costs completion tokens.
+    overgenerate: float = Field(3.0, ge=1.0, le=20.0)
     # LLM teacher: generation conversations per round (each a fresh one, with its own draw),
     # and how many of the previous batch's wrong and right answers each one is shown.
     batches: int = Field(4, ge=1)
@@ -178,6 +191,10 @@ class SynthesizeConfig(_Block):
         if self.n_hard + self.n_easy == 0:
             raise ValueError("synthesize.n_hard + synthesize.n_easy must be at least 1")
         return self
+
+    def overgenerated(self, n: int) -> int:
+        """How many candidates the LLM teacher writes to keep `n`."""
+        return math.ceil(n * self.overgenerate - 1e-9)
 
 
 class LabelConfig(_Block):
@@ -257,6 +274,17 @@ class Config(_Block):
     evaluate: EvaluateConfig = EvaluateConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
 
+    @model_validator(mode="after")
+    def _something_to_rank(self) -> "Config":
+        syn = self.synthesize
+        if self.teacher.provider == "openai" and syn.strategy in RANKED_STRATEGIES and syn.overgenerate < 1.5:
+            raise ValueError(
+                f"synthesize.overgenerate is {syn.overgenerate:g} with strategy {syn.strategy}: the LLM "
+                "teacher would write hardly more candidates than it keeps, so the student has almost "
+                "nothing to rank; set it to 1.5 or more (3, the default, writes three candidates per "
+                "kept sample), or use strategy random")
+        return self
+
 
 def _describe(err: dict) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -268,6 +296,8 @@ def _describe(err: dict) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if not err["loc"]:  # a check across blocks: its message names the keys; the input is everything
+        return msg
     return f"{key}: {msg} (got {err.get('input')!r})"
 
 

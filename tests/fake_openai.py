@@ -2,8 +2,9 @@
 
 Each test scripts its replies: `server.script(...)` queues actions consumed one per request
 (a reply text, an HTTP status with headers, a hang, a dropped connection); when the queue is
-empty, `auto_reply` answers well-formed JSON for evokd's three calls (recognised by the
-response_format schema name, or by the prompt). Every request is recorded (path, headers, body,
+empty, `auto_reply` answers well-formed JSON for evokd's calls (recognised by the
+response_format schema name, or by the prompt; the no-feedback generation call gets as many
+texts as its prompt asks for). Every request is recorded (path, headers, body,
 and `t_in`/`t_out`: when it arrived and when its reply was sent).
 
 It also implements what the SDK uses of the Batch API: `POST /files` (multipart upload),
@@ -49,6 +50,8 @@ def _kind(body: dict) -> str:
     text = " ".join(m["content"] for m in body["messages"]).lower()
     if '"hard"' in text:
         return "synthesize"
+    if '"texts"' in text:
+        return "synthesize_random"
     if '"labels"' in text:
         return "label"
     return "analyze"
@@ -62,10 +65,13 @@ def auto_reply(body: dict, n_hard: int = 3, n_easy: int = 1) -> dict:
     """A well-formed answer to one of evokd's calls, deterministic in the request."""
     kind, digest = _kind(body), _digest(body)
     user = body["messages"][-1]["content"]
-    if kind == "synthesize":
+    if kind in ("synthesize", "synthesize_random"):
         words = ["capital", "inventor", "population", "meaning", "author", "distance", "colour", "date"]
-        make = lambda tag, i: (f"What is the {words[(int(digest[i], 16) + i) % len(words)]} "
+        make = lambda tag, i: (f"What is the {words[(int(digest[i % 64], 16) + i) % len(words)]} "
                                f"of thing {tag}{digest[:10]}{i} in the story ?")
+        if kind == "synthesize_random":  # as many texts as the prompt asks for ("Write N ...")
+            asked = re.search(r"\bWrite (\d+)\b", user)
+            return reply(json.dumps({"texts": [make("r", i) for i in range(int(asked.group(1)) if asked else 4)]}))
         return reply(json.dumps({"hard": [make("h", i) for i in range(n_hard)],
                                  "easy": [make("e", i) for i in range(n_easy)]}))
     if kind == "label":

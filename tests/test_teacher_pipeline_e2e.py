@@ -57,3 +57,35 @@ def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai
     for path in root.rglob("*"):
         if path.is_file() and path.stat().st_size < 5_000_000:
             assert KEY not in path.read_text(errors="ignore"), path
+
+
+def test_strategies_compare_as_experiments(project, fake_openai):
+    """`dvc exp run -S synthesize.strategy=uncertainty` after an evokd run: the round is made
+    again (the real round-0 student ranks over-generated candidates), and `dvc metrics diff`
+    shows the strategy and the tokens each spent."""
+    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
+                               "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
+                               "synthesize.batches": 2, "label.batch_size": 4})
+    env = {"OPENAI_API_KEY": KEY}
+    run(["dvc", "repro"], root, env=env)
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert summary["strategy"] == "evokd"
+    t = summary["teacher"]
+    assert t["tokens"] == t["prompt_tokens"] + t["completion_tokens"] > 0
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "evokd run"], root)
+
+    before = fake_openai.count()
+    run(["dvc", "exp", "run", "-S", "synthesize.strategy=uncertainty"], root, env=env)
+    unguided = [r for r in fake_openai.requests[before:]
+                if r["body"]["response_format"]["json_schema"]["name"] == "evokd_synthesize_random"]
+    assert len(unguided) == 2  # 3 x (4 + 2) = 18 candidates over 2 conversations
+    synthesized = [json.loads(line) for line in (root / "data/rounds/1/synthesized.jsonl").read_text().splitlines()]
+    assert len(synthesized) == 6 and {s["kind"] for s in synthesized} == {"hard"}
+    assert all(0.0 <= s["margin"] <= 1.0 for s in synthesized)
+    diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], root).stdout)["metrics/summary.json"]
+    assert diff["strategy"]["old"] == "evokd" and diff["strategy"]["new"] == "uncertainty"
+    # The fake server bills every reply alike (100 + 50 tokens), and both runs used as many: the
+    # round-0 analysis, then 2 generation, 2 + 1 labelling and 1 analysis requests.
+    assert diff["teacher.tokens"]["old"] == diff["teacher.tokens"]["new"] == 150 * 7
+    assert "strategy: uncertainty" in (root / "reports/report.md").read_text()

@@ -19,7 +19,6 @@ from evokd.config import Config
 # Teacher keys that determine what the teacher says (the response cache's key has the same idea).
 TEACHER_KEYS = ("provider", "model", "cache_namespace", "label_noise", "prompts", "temperature",
                 "label_temperature", "max_tokens", "json_schema")
-PROMPT_KINDS = ("analyze", "synthesize", "label")
 
 
 def git_revision(cwd: str | Path = ".") -> dict:
@@ -49,14 +48,15 @@ def sha256_file(path: str | Path) -> str:
 
 
 def prompt_hashes(cfg: Config) -> dict[str, str]:
-    """sha256 of each prompt template the teacher reads, by path; empty for the simulated
-    teacher (it reads no prompt) and for templates that do not exist."""
+    """sha256 of each prompt template the teacher reads (of the two generation templates, the
+    one `synthesize.strategy` reads), by path; empty for the simulated teacher (it reads no
+    prompt) and for templates that do not exist."""
     if cfg.teacher.provider == "simulated":
         return {}
-    from evokd.teachers.prompts import template_path
+    from evokd.teachers.prompts import synthesis_kind, template_path
 
     out = {}
-    for kind in PROMPT_KINDS:
+    for kind in ("analyze", synthesis_kind(cfg.synthesize.strategy), "label"):
         path = template_path(cfg.teacher.prompts, cfg.task, kind)
         if path.exists():
             out[path.as_posix()] = sha256_file(path)

@@ -92,7 +92,10 @@ def collect(cfg: Config) -> dict:
         "per_round_accuracy": [r["accuracy"] for r in per_round],
         "samples": {"accepted": accepted, "rejected": dict(sorted(rejected.items())),
                     "rejected_total": sum(rejected.values())},
-        "teacher": {"provider": cfg.teacher.provider, "model": cfg.teacher.model, **usage.to_dict()},
+        # What made the samples and what it cost, so that `dvc metrics diff` compares strategies.
+        "strategy": cfg.synthesize.strategy,
+        "teacher": {"provider": cfg.teacher.provider, "model": cfg.teacher.model, **usage.to_dict(),
+                    "tokens": usage.prompt_tokens + usage.completion_tokens},
         "per_label_f1": {lab: v["f1"] for lab, v in final["per_label"].items()},
         # Accepted labels the student (before training on them) disagrees with, per label,
         # over the samples not meant to be hard (easy ones, random draws).
@@ -160,7 +163,7 @@ def run(cfg: Config) -> dict:
         f"Teacher: {t['calls']} calls, {t['requests']} requests sent, "
         + (f"{t['batch_requests']} answered through batches, " if t.get("batch_requests") else "")
         + f"{t['cache_hits']} cache hits, "
-        f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens, "
+        f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion = {t['tokens']} tokens, "
         f"${t['cost_usd']:.4f}.", "",
         *([f"**Warnings ({len(summary['warnings'])}):**", "",
            *[f"- WARNING: {w}" for w in summary["warnings"]], ""] if summary["warnings"] else []),

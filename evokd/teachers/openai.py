@@ -4,7 +4,11 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
 - synthesize: `synthesize.batches` fresh conversations per round, each with its own draw index
   and its own slice of the previous batch's wrong and right answers, together asking for
   `n_hard` hard and `n_easy` easy *new* texts. Each text records its batch (`draw`) and how
-  much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes).
+  much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes). That is
+  `synthesize.strategy` evokd; the baselines random and uncertainty ask with a prompt that holds
+  only the task and the label set (`synthesize_random.md`), and the uncertainty strategies
+  over-generate and let the previous student keep what it is least sure of
+  (evokd.student.uncertainty). Each strategy has its own draws, so their replies never mix.
 - label: a separate call labels numbered texts, `label.batch_size` per request; answers are
   joined back by number, never by position. Per text: the answer object (e.g. {"label"}) or
   {"error": reason}; the label stage validates it. A second labelling (`draw` > 0) is the same
@@ -121,10 +125,82 @@ class OpenAITeacher(Teacher):
 
     # -- synthesize -----------------------------------------------------------------------
     def synthesize(self, request: SynthesisRequest) -> list[dict]:
+        """Round k's new texts, by `synthesize.strategy`:
+
+        - evokd: analysis-guided generation (the analysis and the previous batch's answers in
+          the prompt), `n_hard` hard and `n_easy` easy texts;
+        - random: `n_hard + n_easy` texts written for the task and label set alone (no
+          analysis, no feedback; the ZeroGen-style baseline), kind "random";
+        - uncertainty: `overgenerate` times as many such texts, of which the previous student
+          keeps the `n_hard + n_easy` it is least sure of (the active-learning baseline), kind "hard";
+        - evokd-uncertainty: evokd with `overgenerate` times the hard texts, of which the
+          student keeps the `n_hard` it is least sure of; easy ones as written.
+        """
+        syn = self.cfg.synthesize
+        n = request.n_hard + request.n_easy
+        if syn.strategy == "random":
+            return self._generate_unguided(request, n, "random")
+        if syn.strategy == "uncertainty":
+            candidates = self._generate_unguided(request, syn.overgenerated(n), "hard")
+            return self._least_sure(request, candidates, n)
+        if syn.strategy == "evokd-uncertainty":
+            out = self._generate_guided(request, syn.overgenerated(request.n_hard), request.n_easy)
+            hard = self._least_sure(request, [s for s in out if s["kind"] == "hard"], request.n_hard)
+            return hard + [s for s in out if s["kind"] == "easy"]
+        return self._generate_guided(request, request.n_hard, request.n_easy)
+
+    def _draw(self, k: int, b: int) -> str:
+        """The cache draw of round k's generation batch b: strategies never share replies
+        (evokd keeps the draw it had before there were strategies, so its cache stays valid)."""
+        strategy = self.cfg.synthesize.strategy
+        where = f"round{k}/batch{b}"
+        return f"synthesize/{where}" if strategy == "evokd" else f"synthesize/{strategy}/{where}"
+
+    def _least_sure(self, request: SynthesisRequest, candidates: list[dict], n: int) -> list[dict]:
+        """The `n` candidates the previous round's student is least sure of (evokd.student.uncertainty)."""
+        from evokd.student.uncertainty import keep_least_sure
+
+        log.info("synthesize: the round-%d student ranks %d candidates and keeps %d", request.round - 1,
+                 len(candidates), min(n, len(candidates)))
+        return keep_least_sure(self.cfg, request.student_dir, candidates, n)
+
+    def _samples(self, plan: list[tuple], replies: list[dict], read) -> list[dict]:
+        """Generated samples with their batch (`draw`) and how much each repeats its prompt."""
+        out = []
+        for (b, *wants, messages), reply in zip(plan, replies):
+            grams = set().union(*(shingles(m["content"]) for m in messages))
+            for kind, text in read(reply, *wants):
+                out.append({"text": text, "kind": kind, "draw": b,
+                            "prompt_overlap": prompt_overlap(text, grams)})
+        return out
+
+    def _generate_unguided(self, request: SynthesisRequest, n: int, kind: str) -> list[dict]:
+        """`n` texts from the task and the label set alone: the prompt holds no analysis and no
+        student answers, and differs between conversations only in the count asked for; each
+        conversation has its own sampling seed. Each text is of `kind`."""
+        cfg, k = self.cfg, request.round
+        template = self._template("synthesize_random")
+        plan, requests = [], []
+        for b, want in enumerate(split_evenly(n, cfg.synthesize.batches)):
+            if want == 0:
+                continue
+            messages = template.render(labels=", ".join(request.labels), n_total=want)
+            plan.append((b, want, messages))
+            # Every conversation of every round sends these same messages: only its own
+            # sampling seed makes the model write something else each time.
+            sampling = {**self._sampling("synthesize_random", request.labels),
+                        "seed": _rng(cfg.seed, self._draw(k, b)).randrange(2**31)}
+            requests.append(ChatRequest(messages, sampling, draw=self._draw(k, b)))
+        replies = self.dispatcher.run(requests)
+        return self._samples(plan, replies, lambda reply, want: self._read_texts(reply, want, kind))
+
+    def _generate_guided(self, request: SynthesisRequest, n_hard: int, n_easy: int) -> list[dict]:
+        """`n_hard` hard and `n_easy` easy texts aimed at the analysis, each conversation shown
+        its own slice of the previous batch's wrong and right answers."""
         cfg, k = self.cfg, request.round
         template, fmt = self._template("synthesize"), schemas.example_format(cfg.task)
         batches = cfg.synthesize.batches
-        hard_n, easy_n = split_evenly(request.n_hard, batches), split_evenly(request.n_easy, batches)
+        hard_n, easy_n = split_evenly(n_hard, batches), split_evenly(n_easy, batches)
         wrong = [r for r in request.feedback if not r.get("correct")]
         right = [r for r in request.feedback if r.get("correct")]
         rng = _rng(cfg.seed, "examples", k)
@@ -146,15 +222,25 @@ class OpenAITeacher(Teacher):
                 n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b])
             plan.append((b, hard_n[b], easy_n[b], messages))
             requests.append(ChatRequest(messages, self._sampling("synthesize", request.labels),
-                                        draw=f"synthesize/round{k}/batch{b}"))
+                                        draw=self._draw(k, b)))
         replies = self.dispatcher.run(requests)
-        out = []
-        for (b, n_hard, n_easy, messages), reply in zip(plan, replies):
-            grams = set().union(*(shingles(m["content"]) for m in messages))
-            for kind, text in self._read_synthesis(reply, n_hard, n_easy):
-                out.append({"text": text, "kind": kind, "draw": b,
-                            "prompt_overlap": prompt_overlap(text, grams)})
-        return out
+        return self._samples(plan, replies, self._read_synthesis)
+
+    def _read_texts(self, reply: dict, want: int, kind: str) -> list[tuple[str, str]]:
+        """An unguided reply, {"texts": [...]} (or a bare list; a {"hard", "easy"} reply is read
+        as both lists), as up to `want` texts of `kind`."""
+        value = self._read(reply)
+        if isinstance(value, dict) and "texts" not in value and ("hard" in value or "easy" in value):
+            items: list = []  # the guided reply's shape: both lists are texts
+            for key in ("hard", "easy"):
+                part = as_list(value.get(key, []), key)
+                items += [] if isinstance(part, ParseFailure) else part
+        else:
+            items = as_list(value, "texts")
+        if isinstance(items, ParseFailure):
+            self._reject(f"synthesize:{items.reason}", reply=True)
+            return []
+        return [(kind, text) for text in self._take(items, want)]
 
     def _read_synthesis(self, reply: dict, n_hard: int, n_easy: int) -> list[tuple[str, str]]:
         value = self._read(reply)
@@ -178,19 +264,24 @@ class OpenAITeacher(Teacher):
             if isinstance(items, ParseFailure):
                 self._reject(f"synthesize:{items.reason}")
                 continue
-            texts = []
-            for item in items:
-                text = item_text(item)
-                if text is None:
-                    self._reject("synthesize:not_text")
-                elif len(texts) < want:
-                    texts.append(" ".join(text.split()))
-                else:
-                    self._reject("synthesize:surplus")
-            if len(texts) < want:
-                self._reject("synthesize:missing", want - len(texts))
-            out += [(kind, text) for text in texts]
+            out += [(kind, text) for text in self._take(items, want)]
         return out
+
+    def _take(self, items: list, want: int) -> list[str]:
+        """Up to `want` texts of the items, whitespace-normalised; what is not a text, what is
+        beyond `want` and what is missing are counted as rejections."""
+        texts = []
+        for item in items:
+            text = item_text(item)
+            if text is None:
+                self._reject("synthesize:not_text")
+            elif len(texts) < want:
+                texts.append(" ".join(text.split()))
+            else:
+                self._reject("synthesize:surplus")
+        if len(texts) < want:
+            self._reject("synthesize:missing", want - len(texts))
+        return texts
 
     # -- label ----------------------------------------------------------------------------
     def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:

@@ -22,6 +22,12 @@ def synthesize_schema(labels: list[str]) -> dict:
             "properties": {"hard": _strings(), "easy": _strings()}}
 
 
+def synthesize_random_schema(labels: list[str]) -> dict:
+    """The no-feedback generation call (strategies random and uncertainty): texts, no kinds."""
+    return {"type": "object", "additionalProperties": False, "required": ["texts"],
+            "properties": {"texts": _strings()}}
+
+
 def analyze_schema(labels: list[str]) -> dict:
     return {"type": "object", "additionalProperties": False, "required": ["summary", "weak_labels"],
             "properties": {"summary": {"type": "string"},
@@ -70,9 +76,10 @@ def ner_example(row: dict) -> str:
 
 
 SCHEMAS: dict[str, dict[str, Callable[[list[str]], dict]]] = {
-    "classification": {"synthesize": synthesize_schema, "label": classification_label_schema,
-                       "analyze": analyze_schema},
-    "ner": {"synthesize": synthesize_schema, "label": ner_label_schema, "analyze": analyze_schema},
+    "classification": {"synthesize": synthesize_schema, "synthesize_random": synthesize_random_schema,
+                       "label": classification_label_schema, "analyze": analyze_schema},
+    "ner": {"synthesize": synthesize_schema, "synthesize_random": synthesize_random_schema,
+            "label": ner_label_schema, "analyze": analyze_schema},
 }
 EXAMPLE_FORMATS: dict[str, Callable[[dict], str]] = {"classification": classification_example,
                                                      "ner": ner_example}
