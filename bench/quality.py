@@ -37,6 +37,8 @@ STRATEGIES = {
     "evokd-no-review": {"train.review_ratio": 0.0},
     "evokd-uncertainty": {"synthesize.strategy": "evokd-uncertainty"},
     "evokd-frozen": {"train.freeze_embeddings": True},
+    "evokd-mixed": {"synthesize.guided_share": 0.5},
+    "evokd-uncertainty-mixed": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5},
 }
 
 

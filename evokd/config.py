@@ -176,6 +176,10 @@ class SynthesizeConfig(_Block):
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
     candidates: int = Field(256, ge=1)
+    # Simulated teacher, evokd strategies: the share of those candidates drawn by the analysis
+    # (near the last mistakes, weak labels); the rest are drawn at random, as an LLM asked for
+    # hard samples also writes ordinary ones.
+    guided_share: float = Field(1.0, ge=0.0, le=1.0)
     # LLM teacher, strategies uncertainty and evokd-uncertainty: generate this many times the
     # samples to keep (uncertainty: n_hard + n_easy; evokd-uncertainty: n_hard), so that the
     # student has candidates to rank. Every candidate costs completion tokens.

@@ -72,13 +72,13 @@ def test_candidates_come_near_wrong_sentences_and_from_weak_types(tmp_path):
     available = teacher._available(req)
     assert index[rows[3]["id"]] not in available  # already in the training set
     import random
-    picked = teacher._guided_candidates(req, available, index, emb, random.Random(0))
+    picked = teacher._candidates(req, available, index, emb, random.Random(0))
     assert picked[0] == 4  # nearest to the wrong "Oslo is cold"
     assert len(picked) == 5 and len(set(picked)) == 5
     # Over many draws, the weak type ORG is drawn more than its share of the pool.
     org = Counter()
     for s in range(200):
-        for i in teacher._guided_candidates(req, available, index, emb, random.Random(s))[1:3]:
+        for i in teacher._candidates(req, available, index, emb, random.Random(s))[1:3]:
             org["ORG" in {t[2:] for t in pool[i]["tags"]}] += 1
     assert org[True] / sum(org.values()) > 2 / 7
 

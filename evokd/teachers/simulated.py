@@ -105,9 +105,19 @@ class SimulatedTeacher(Teacher):
             if strategy == "uncertainty":
                 candidates = rng.sample(available, min(self.cfg.synthesize.candidates, len(available)))
             else:
-                candidates = self._guided_candidates(request, available, index, emb, rng)
+                candidates = self._candidates(request, available, index, emb, rng)
             chosen = self._pick_by_student(request, candidates, rng, strategy)
         return [{"text": pool[i]["text"], "kind": kind, "source_id": pool[i]["id"]} for i, kind in chosen]
+
+    def _candidates(self, request, available, index, emb, rng) -> list[int]:
+        """`synthesize.candidates` pool rows: a `guided_share` of them drawn by the analysis
+        (`_guided_candidates`), the rest at random from the pool."""
+        budget = min(self.cfg.synthesize.candidates, len(available))
+        n_guided = int(round(self.cfg.synthesize.guided_share * budget))
+        guided = self._guided_candidates(request, available, index, emb, rng, n_guided) if n_guided else []
+        taken = set(guided)
+        rest = [i for i in available if i not in taken]
+        return guided + rng.sample(rest, min(budget - len(guided), len(rest)))
 
     def _near_mistakes(self, request, available, index, emb, budget) -> list[int]:
         """Pool rows nearest (cosine) to the previous batch's mistakes, up to half the budget."""
@@ -125,10 +135,9 @@ class SimulatedTeacher(Teacher):
                     taken.add(int(avail[j]))
         return sorted(taken)
 
-    def _guided_candidates(self, request, available, index, emb, rng) -> list[int]:
-        """Half near the previous batch's mistakes, half from the weakest labels."""
+    def _guided_candidates(self, request, available, index, emb, rng, budget: int) -> list[int]:
+        """`budget` rows: half near the previous batch's mistakes, half from the weakest labels."""
         pool = self._pool
-        budget = min(self.cfg.synthesize.candidates, len(available))
         chosen = self._near_mistakes(request, available, index, emb, budget)
         # Label weights: more draws for labels the analysis calls weak and labels with few
         # training samples so far (an LLM asked for coverage writes those).

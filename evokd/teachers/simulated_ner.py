@@ -37,10 +37,9 @@ class SimulatedNerTeacher(SimulatedTeacher):
         pool, _, index = self._load_pool()
         return [{**s, "tokens": pool[index[s["source_id"]]]["tokens"]} for s in samples]
 
-    def _guided_candidates(self, request, available, index, emb, rng) -> list[int]:
-        """Half near the previous batch's wrong sentences, the rest drawn type by type."""
+    def _guided_candidates(self, request, available, index, emb, rng, budget: int) -> list[int]:
+        """`budget` rows: half near the previous batch's wrong sentences, the rest drawn type by type."""
         pool = self._pool
-        budget = min(self.cfg.synthesize.candidates, len(available))
         chosen = self._near_mistakes(request, available, index, emb, budget)
         known = Counter(t for r in request.known for t in (_types(r) or {NO_ENTITY}))
         weak = set(request.analysis.get("weak_labels", []))
