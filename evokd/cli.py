@@ -24,6 +24,8 @@ ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="The params
 # Exit code of a stage whose teacher requests wait in an OpenAI batch (re-run to collect).
 BATCH_PENDING_EXIT = 3
 RoundOpt = typer.Option(..., "--round", "-r", min=1, help="The round slot to run (1 = first round).")
+AnalyzeRoundOpt = typer.Option(..., "--round", "-r", min=0,
+                               help="The round to analyse (0 = prepare's student, 1 = first round).")
 
 
 @app.callback()
@@ -106,20 +108,18 @@ def _brief(result: dict) -> str:
 
 @app.command()
 def prepare(params: Path = ParamsOpt) -> None:
-    """Round 0: load the dataset, draw the seed set, train the first student, first feedback."""
+    """Round 0: load the dataset, draw the seed set, train the first student, first feedback
+    (its analysis is `evokd analyze --round 0`)."""
     from evokd.io import write_json
     from evokd.paths import Round
     from evokd.rounds import prepare as step
-    from evokd.teachers import make_teacher
 
     with _user_errors():
         cfg = _config(params)
         start = time.perf_counter()
-        teacher = make_teacher(cfg, api_key=_api_key())
-        result = step.run(cfg, teacher)
+        result = step.run(cfg)
         wall = round(time.perf_counter() - start, 2)
-        write_json(Round(0).meta("prepare"), {"stage": "prepare", "wall_s": wall, **result,
-                                              **_teacher_meta(teacher)})
+        write_json(Round(0).meta("prepare"), {"stage": "prepare", "wall_s": wall, **result})
         log.info("prepare finished in %.1fs %s", wall, _brief(result))
 
 
@@ -166,8 +166,9 @@ def evaluate(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
 
 
 @app.command()
-def analyze(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
-    """The teacher analyses what the student gets wrong; it feeds round k+1."""
+def analyze(round: int = AnalyzeRoundOpt, params: Path = ParamsOpt) -> None:
+    """The teacher analyses what the student gets wrong; it feeds round k+1 (round 0: prepare's
+    student, for round 1)."""
     from evokd.rounds import analyze as step
 
     _run_stage("analyze", round, params, step.run)

@@ -33,7 +33,7 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Round:
-    """The files of round k (round 0 is written by prepare)."""
+    """The files of round k (round 0's are written by prepare and analyze@0)."""
 
     k: int
 

@@ -27,3 +27,12 @@ def test_bad_params_give_a_message_not_a_traceback(tmp_path):
     out = evokd("plan", cwd=tmp_path)
     assert out.returncode == 2
     assert "shots" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_analyze_takes_round_0_and_the_other_round_verbs_do_not(tmp_path):
+    # analyze@0 (prepare's student) is a stage; synthesize@0 etc. are not.
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    analyze0 = evokd("analyze", "--round", "0", cwd=tmp_path)
+    assert analyze0.returncode == 2 and "data/plan/0.json: missing" in analyze0.stderr
+    synth0 = evokd("synthesize", "--round", "0", cwd=tmp_path)
+    assert synth0.returncode == 2 and "Invalid value for '--round'" in synth0.stderr

@@ -58,7 +58,7 @@ def _cache_entries(cache: Path) -> list[dict]:
 
 def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
     cache = tmp_path / "shared-teacher-cache"  # absolute, outside the repo: both runs see it
-    # One round; the two experiments differ only in train.epochs, so prepare, synthesize@1 and
+    # One round; the two experiments differ only in train.epochs, so analyze@0, synthesize@1 and
     # label@1 make the same requests in both (a race on the cache), analyze@1 different ones.
     root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
@@ -110,7 +110,7 @@ def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
     late = [rs for rs in repeats.values() if any(r["t_in"] > rs[0]["t_out"] + SLACK_S for r in rs[1:])]
     assert all(len(rs) == 2 for rs in repeats.values())  # at most once per run
     assert late == []
-    # Each run needs 7 replies: prepare's analysis, 2 generations, 2 labellings, 1 second
+    # Each run needs 7 replies: analyze@0's analysis, 2 generations, 2 labellings, 1 second
     # labelling, 1 analysis; the analyses of round 1 differ when the two students answer
     # differently; the other 6 are the same.
     assert len(distinct) in (7, 8) and len(fake_openai.requests) <= 14

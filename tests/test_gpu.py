@@ -116,8 +116,8 @@ def test_tagger_trains_on_gpu_and_predicts_like_cpu(tmp_path):
 
 
 def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
-    """prepare and one full round through the CLI, as `dvc repro` runs them, with the default
-    `train.device: auto`: every training log says cuda, and the scores are real."""
+    """prepare, analyze@0 and one full round through the CLI, as `dvc repro` runs them, with the
+    default `train.device: auto`: every training log says cuda, and the scores are real."""
     import shutil
 
     from typer.testing import CliRunner
@@ -132,11 +132,10 @@ def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
     params = tiny_params(rounds=1)
     params["train"]["device"] = "auto"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (project / "slots.yaml").write_text(yaml.safe_dump({"slots": {"1": {"prev": 0}}}))
     monkeypatch.chdir(project)
     runner = CliRunner()
-    for args in (["prepare"], ["plan"], *[[v, "--round", "1"] for v in
-                                          ("synthesize", "label", "train", "evaluate", "analyze")]):
+    for args in (["slots", "1"], ["prepare"], ["plan"], ["analyze", "--round", "0"],
+                 *[[v, "--round", "1"] for v in ("synthesize", "label", "train", "evaluate", "analyze")]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output, result.exception)
     meta0 = json.loads(Path("data/rounds/0/prepare.meta.json").read_text())

@@ -21,7 +21,7 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
 
     first = run(["dvc", "repro"], root)
     ran = stages_run(first.stdout)
-    assert {"prepare", "plan", "report"} <= ran
+    assert {"prepare", "plan", "analyze@0", "report"} <= ran
     assert {f"{v}@{k}" for v in ("synthesize", "label", "train", "evaluate", "analyze") for k in (1, 2, 3)} <= ran
 
     summary = json.loads((root / "metrics/summary.json").read_text())
@@ -41,6 +41,8 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     assert all(r["id"].startswith("r1-") for r in labelled)
     analysis = json.loads((root / "data/rounds/1/analysis.json").read_text())
     assert analysis["round"] == 1 and analysis["summary"]
+    analysis0 = json.loads((root / "data/rounds/0/analysis.json").read_text())  # analyze@0's
+    assert analysis0["round"] == 0 and analysis0["summary"]
     # Slot 3 is inactive: placeholders only, no checkpoint.
     assert (root / "models/rounds/3/INACTIVE").exists()
     assert json.loads((root / "metrics/rounds/3.json").read_text())["active"] is False
@@ -65,7 +67,7 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     more = run(["dvc", "exp", "run", "-S", "rounds=3"], root)
     ran = stages_run(more.stdout)
     assert {f"{v}@3" for v in ("synthesize", "label", "train", "evaluate", "analyze")} <= ran
-    assert not any(s.endswith(("@1", "@2")) for s in ran), ran
+    assert not any(s.endswith(("@0", "@1", "@2")) for s in ran), ran
     assert "prepare" not in ran
     summary = json.loads((root / "metrics/summary.json").read_text())
     assert summary["rounds_completed"] == 3 and len(summary["per_round"]) == 4

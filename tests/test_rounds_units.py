@@ -15,7 +15,7 @@ from evokd.config import parse_config
 from evokd.data.textnorm import LeakIndex
 from evokd.errors import ConfigError
 from evokd.io import read_jsonl, write_json, write_jsonl
-from evokd.paths import Prepared
+from evokd.paths import Prepared, Round
 from evokd.rounds import label as label_step
 from evokd.rounds import plan
 from evokd.rounds.inactive import write_placeholders
@@ -41,13 +41,17 @@ def test_plan_marks_prefix_active_and_is_byte_stable(cfg, in_tmp):
     plan.write_slots(6)
     plan.run(cfg.model_copy(update={"rounds": 4}))
     before = {p.name: p.read_bytes() for p in Path("data/plan").iterdir()}
+    assert json.loads(before["0.json"]) == {"round": 0, "active": True}  # analyze@0, always
     assert json.loads(before["4.json"]) == {"round": 4, "active": True}
     assert json.loads(before["5.json"]) == {"round": 5, "active": False}
     plan.run(cfg.model_copy(update={"rounds": 5}))
     after = {p.name: p.read_bytes() for p in Path("data/plan").iterdir()}
     changed = {name for name in after if after[name] != before[name]}
     assert changed == {"5.json"}  # DVC re-runs only slot 5 (and what depends on it)
-    assert plan.active_rounds() == [1, 2, 3, 4, 5]
+    assert plan.active_rounds() == [1, 2, 3, 4, 5] and plan.is_active(0)
+    plan.write_slots(2)
+    plan.run(cfg.model_copy(update={"rounds": 1}))
+    assert sorted(p.name for p in Path("data/plan").iterdir()) == ["0.json", "1.json", "2.json"]
 
 
 def test_more_rounds_than_slots_says_how_to_add_slots(cfg, in_tmp):
@@ -60,7 +64,36 @@ def test_slots_file_has_string_keys(in_tmp):
     # DVC's foreach silently expands integer keys to nothing.
     plan.write_slots(2)
     data = yaml.safe_load(Path("slots.yaml").read_text())
-    assert data == {"slots": {"1": {"prev": 0}, "2": {"prev": 1}}}
+    assert data == {"slots": {"1": {"prev": 0}, "2": {"prev": 1}},
+                    "analyze_slots": {"0": {}, "1": {}, "2": {}}}  # analyze@0 analyses prepare's student
+
+
+def test_slots_file_without_analyze_slots_says_how_to_fix(cfg, in_tmp):
+    # A slots.yaml written before analyze@0 existed: plan says to rewrite it.
+    Path("slots.yaml").write_text(yaml.safe_dump({"slots": {"1": {"prev": 0}, "2": {"prev": 1}}}))
+    with pytest.raises(ConfigError, match=r"analyze_slots.*run `evokd slots 2`"):
+        plan.run(cfg.model_copy(update={"rounds": 2}))
+
+
+def test_spending_counts_analyze0_first_and_every_upstream_stage(in_tmp):
+    from evokd.rounds.spending import spent_before
+
+    def meta(k, verb, tokens):
+        write_json(Round(k).meta(verb), {"stage": f"{verb}@{k}", "teacher": {"prompt_tokens": tokens}})
+
+    meta(0, "prepare", 10_000)  # prepare calls no teacher: even a stray count is not summed
+    meta(0, "analyze", 1)
+    for k in (1, 2):
+        for i, verb in enumerate(("synthesize", "label", "analyze")):
+            meta(k, verb, 10 ** (3 * k + i - 2))  # round 1: 10, 100, 1000; round 2: 1e4, 1e5, 1e6
+    assert spent_before(0, "analyze").prompt_tokens == 0
+    assert spent_before(1, "synthesize").prompt_tokens == 1
+    assert spent_before(1, "label").prompt_tokens == 11
+    assert spent_before(1, "analyze").prompt_tokens == 111
+    assert spent_before(2, "synthesize").prompt_tokens == 1_111
+    assert spent_before(2, "analyze").prompt_tokens == 111_111
+    with pytest.raises(ValueError):
+        spent_before(0, "synthesize")
 
 
 def test_assign_ids_stable_and_unique():
@@ -156,3 +189,27 @@ def test_atomic_write_leaves_no_partial_file(in_tmp, monkeypatch):
         write_json("out.json", {"a": 2})
     assert json.loads(Path("out.json").read_text()) == {"a": 1}
     assert [p.name for p in Path(".").iterdir()] == ["out.json"]
+
+
+def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
+    """Round 0's teacher use is analyze@0's (prepare calls no teacher): the report counts it,
+    and round 0's wall time is prepare's plus analyze@0's."""
+    from evokd.rounds import report
+
+    plan.write_slots(1)
+    plan.run(cfg.model_copy(update={"rounds": 1}))
+    for k in (0, 1):
+        write_json(Round(k).scores, {"round": k, "active": True, "macro_f1": 0.5, "accuracy": 0.5,
+                                     "per_label": {"HUM": {"f1": 0.5}}})
+    write_json(Round(0).meta("prepare"), {"stage": "prepare", "seed": 2, "wall_s": 10.0})
+    write_json(Round(0).meta("analyze"), {"stage": "analyze@0", "wall_s": 1.0,
+                                          "teacher": {"calls": 1, "requests": 1, "prompt_tokens": 7}})
+    for verb in ("synthesize", "label", "analyze"):
+        write_json(Round(1).meta(verb), {"stage": f"{verb}@1", "wall_s": 1.0, "accepted": 3,
+                                         "teacher": {"calls": 1, "requests": 1, "prompt_tokens": 100}})
+    write_jsonl(Round(1).feedback, [])
+    report.run(cfg)
+    summary = json.loads(Path("metrics/summary.json").read_text())
+    assert summary["teacher"]["calls"] == 4 and summary["teacher"]["prompt_tokens"] == 307
+    assert summary["wall_s"]["per_round"]["0"] == {"prepare": 10.0, "analyze": 1.0}
+    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 11.0 |" in Path("reports/report.md").read_text()

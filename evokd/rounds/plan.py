@@ -1,5 +1,7 @@
 """plan: one activation file per round slot, so that round k depends on its own file and never
-on `rounds` itself. Raising `rounds` from 4 to 8 rewrites only slots 5..8; DVC skips 1..4."""
+on `rounds` itself. Raising `rounds` from 4 to 8 rewrites only slots 5..8; DVC skips 1..4.
+Round 0 (prepare's student, analysed by `analyze@0`) is always active: its file `0.json` never
+changes, so `analyze@0` never re-runs because of `rounds`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from evokd.errors import ConfigError
 from evokd.io import atomic_write_text, read_json, write_json
 from evokd.paths import PLAN, SLOTS_FILE, Round
 
+# slots.yaml's second mapping: the keys of dvc.yaml's analyze foreach, "0".."N".
+ANALYZE_SLOTS = "analyze_slots"
+
 
 def read_slots(path: Path = SLOTS_FILE) -> list[int]:
     """The round slots dvc.yaml declares (kept in slots.yaml, which dvc.yaml loads as vars)."""
@@ -22,14 +27,31 @@ def read_slots(path: Path = SLOTS_FILE) -> list[int]:
 
 
 def write_slots(n: int, path: Path = SLOTS_FILE) -> None:
-    """Rewrite slots.yaml with n round slots (each slot knows its previous round)."""
+    """Rewrite slots.yaml with n round slots (each slot knows its previous round), and the
+    analyze stage's keys: round 0 too, so that the round-0 analysis is `analyze@0`, its own stage
+    (in batch mode a re-run waits on it without re-running prepare's training)."""
     if n < 1:
         raise ConfigError("slots: need at least one round slot")
     lines = ["# Round slots for dvc.yaml's foreach (DVC has no loops). Rewrite with `evokd slots N`.",
+             "# synthesize, label, train and evaluate run in slots 1..N.",
              "slots:"]
     # Keys must be strings: DVC silently expands a foreach over integer keys to no stages.
     lines += [f"  \"{k}\": {{prev: {k - 1}}}" for k in range(1, n + 1)]
+    lines += ["# analyze runs in round 0 too (prepare's student): analyze@0 .. analyze@N.",
+              f"{ANALYZE_SLOTS}:"]
+    lines += [f"  \"{k}\": {{}}" for k in range(0, n + 1)]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def check_analyze_slots(slots: list[int], path: Path = SLOTS_FILE) -> None:
+    """slots.yaml's analyze keys must be round 0 plus every round slot (a hand edit, or a file
+    written before analyze@0 existed, would leave rounds without an analysis)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    keys = sorted(int(k) for k in (data.get(ANALYZE_SLOTS) or {}))
+    if keys != [0, *slots]:
+        raise ConfigError(
+            f"{path}: `{ANALYZE_SLOTS}` should list rounds 0..{max(slots)} (it lists {keys or 'none'}); "
+            f"run `evokd slots {len(slots)}` to rewrite the file, commit it, then run again")
 
 
 def run(cfg: Config) -> dict:
@@ -39,17 +61,20 @@ def run(cfg: Config) -> dict:
             f"rounds: {cfg.rounds} is more than the {len(slots)} round slots in {SLOTS_FILE}; "
             f"run `evokd slots {cfg.rounds}` and commit slots.yaml, then run again"
         )
+    check_analyze_slots(slots)
     PLAN.mkdir(parents=True, exist_ok=True)
+    write_json(Round(0).plan, {"round": 0, "active": True})
     for k in slots:
         write_json(Round(k).plan, {"round": k, "active": k <= cfg.rounds})
     for stale in PLAN.glob("*.json"):
-        if stale.stem.isdigit() and int(stale.stem) not in slots:
+        if stale.stem.isdigit() and int(stale.stem) not in (0, *slots):
             stale.unlink()
     return {"rounds": cfg.rounds, "slots": len(slots)}
 
 
 def is_active(k: int) -> bool:
-    """Whether round k runs; inactive slots write placeholders without importing torch."""
+    """Whether round k runs (round 0 always does); inactive slots write placeholders without
+    importing torch."""
     path = Round(k).plan
     if not path.exists():
         raise ConfigError(f"{path}: missing; run `dvc repro plan` (or `evokd plan`) first")
@@ -57,4 +82,5 @@ def is_active(k: int) -> bool:
 
 
 def active_rounds() -> list[int]:
+    """The active round slots, 1..rounds (round 0 is not a slot)."""
     return [k for k in read_slots() if Round(k).plan.exists() and is_active(k)]

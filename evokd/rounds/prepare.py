@@ -1,5 +1,8 @@
 """prepare (round 0): load the dataset, hold the test split out, draw the k-shot seed set, embed
-the pool for the simulated teacher, train the first student and produce the first feedback."""
+the pool for the simulated teacher, train the first student and produce the first feedback.
+
+It calls no teacher: the round-0 analysis is its own stage, `analyze@0`, so that a teacher in
+batch mode (which stops a stage until its batch is done) never makes DVC redo this expensive work."""
 
 from __future__ import annotations
 
@@ -12,9 +15,7 @@ from evokd.config import Config
 from evokd.data.textnorm import LeakIndex
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import analyze
 from evokd.tasks import get_task
-from evokd.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def hold_out_test_repeats(train: list[dict], test: list[dict], threshold: float)
     return [r for r in train if test_index.match(r["text"]) is None]
 
 
-def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
+def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
     task = get_task(cfg.task)
@@ -71,7 +72,6 @@ def run(cfg: Config, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     fb = task.feedback(cfg, r0.model, seed)
     write_jsonl(r0.feedback, fb)
     write_jsonl(r0.train_set, seed)
-    write_json(r0.analysis, analyze.analyze(cfg, teacher, 0, fb, labels))
     return {"labels": len(labels), "train": len(train), "test": len(splits["test"]),
             "seed": len(seed), "held_out_leaks": removed,
             **{col: scores[col] for col in task.columns}, "train_log": log_train}

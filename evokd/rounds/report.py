@@ -15,8 +15,9 @@ from evokd.rounds.plan import active_rounds
 from evokd.tasks import get_task
 from evokd.teachers.base import Usage
 
-TEACHER_VERBS = ("prepare", "synthesize", "label", "analyze")
+TEACHER_VERBS = ("synthesize", "label", "analyze")
 ROUND_VERBS = ("synthesize", "label", "train", "evaluate", "analyze")
+ROUND0_VERBS = ("prepare", "analyze")  # round 0: prepare's student, then analyze@0
 
 
 def _meta(k: int, verb: str) -> dict:
@@ -36,7 +37,7 @@ def collect(cfg: Config) -> dict:
     relabelled: dict[str, dict] = {}  # the second labelling's disagreement, per round
     rows = []
     for k in rounds:
-        verbs = ("prepare",) if k == 0 else ROUND_VERBS
+        verbs = ROUND0_VERBS if k == 0 else ROUND_VERBS
         metas = {verb: _meta(k, verb) for verb in verbs}
         for verb in TEACHER_VERBS:
             usage.add(metas.get(verb, {}).get("teacher", {}))

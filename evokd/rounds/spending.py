@@ -1,8 +1,8 @@
 """What the teacher stages before a given one used, for the budget (evokd.teachers.budget).
 
-Summed from the meta files of prepare (round 0) and of the teacher stages that come earlier in
-the pipeline: rounds 1..k-1, and round k's own earlier steps. All of them are upstream of the
-stage in dvc.yaml, so they are up to date whenever it runs.
+Summed from the meta files of the teacher stages that come earlier in the pipeline: `analyze@0`
+(the first teacher call; prepare calls none), rounds 1..k-1, and round k's own earlier steps.
+All of them are upstream of the stage in dvc.yaml, so they are up to date whenever it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from evokd.paths import Round
 from evokd.teachers.base import Usage
 
 ORDER = ("synthesize", "label", "analyze")  # teacher steps within a round, in pipeline order
+ROUND0 = ("analyze",)  # round 0's only teacher step (prepare's student analysed)
 
 
 def _add(total: Usage, k: int, verb: str) -> None:
@@ -20,15 +21,19 @@ def _add(total: Usage, k: int, verb: str) -> None:
         total.add(read_json(path).get("teacher", {}))
 
 
+def steps(k: int) -> tuple[str, ...]:
+    """The teacher steps of round k, in pipeline order."""
+    return ROUND0 if k == 0 else ORDER
+
+
 def spent_before(k: int, verb: str) -> Usage:
-    """Teacher usage of every stage upstream of `verb@k` (`prepare` for round 0)."""
+    """Teacher usage of every stage upstream of `verb@k` (none for `analyze@0`, the first)."""
+    if verb not in steps(k):
+        raise ValueError(f"{verb}@{k} is not a teacher stage")
     total = Usage()
-    if verb == "prepare":
-        return total
-    _add(total, 0, "prepare")
-    for j in range(1, k):
-        for step in ORDER:
+    for j in range(k):
+        for step in steps(j):
             _add(total, j, step)
-    for step in ORDER[: ORDER.index(verb)]:
+    for step in steps(k)[: steps(k).index(verb)]:
         _add(total, k, step)
     return total
