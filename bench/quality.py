@@ -113,6 +113,10 @@ def main() -> None:
                         choices=[*STRATEGIES, "full"])
     parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the (slow) full baseline")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "evokd-bench")
+    parser.add_argument("--keep-models", action="store_true",
+                        help="keep every round's checkpoint under --work (87 MB each: ~5 GB per seed "
+                             "for 7 strategies of 8 rounds); by default a run's models are deleted "
+                             "once it is scored, its data and scores are kept")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="join these result files into --out and print the table (runs nothing)")
@@ -153,6 +157,8 @@ def main() -> None:
                 cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name])
                 with cwd(work):
                     rows = run_rounds(cfg, args.rounds)
+                if not args.keep_models:
+                    shutil.rmtree(work / "models", ignore_errors=True)
             results.setdefault(name, {})[str(seed)] = {
                 "per_round": [r[metric] for r in rows],
                 "accuracy": [r.get("accuracy") for r in rows],
@@ -163,6 +169,8 @@ def main() -> None:
             # After every run, so that a run killed halfway keeps what it finished.
             write_results(args.out, " ".join(sys.argv), metric, args.rounds, results,
                           time.perf_counter() - started)
+        if not args.keep_models:
+            shutil.rmtree(base / "models", ignore_errors=True)
     print(render(summarize(results, metric, args.rounds), metric, args.rounds))
 
 
