@@ -45,7 +45,7 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
         {"params": [p for name, p in trainable if name.endswith(no_decay)], "weight_decay": 0.0},
     ]
     # fused: one kernel over all parameters instead of a Python loop per tensor. On 2 CPU cores
-    # the loop version took a third of each step for MiniLM (its 11.7M-row word embeddings get
+    # the loop version took a third of each step for MiniLM (its 11.7M word-embedding weights get
     # a dense gradient every step); fused is 3-4x faster there, and it is the Trainer's default.
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
     warmup = int(total * cfg.warmup_ratio)
