@@ -36,6 +36,17 @@ def _trec_rows(n: int) -> list[dict]:
     return rows[:: max(1, len(rows) // n)][:n]
 
 
+def _on_gpu(call):
+    """Run `call` and check it put at least a model's worth (MiniLM: ~90 MB) on the GPU, so that
+    a GPU-vs-CPU comparison cannot pass by running twice on the CPU."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    out = call()
+    assert torch.cuda.max_memory_allocated() - before > 50e6, "inference did not run on the GPU"
+    return out
+
+
 def _saved_dtypes(model_dir: Path) -> set[str]:
     from safetensors import safe_open
 
@@ -58,7 +69,7 @@ def test_classifier_trains_mixed_precision_on_gpu_saves_fp32_and_predicts_like_c
     assert _saved_dtypes(tmp_path / "m") == {"torch.float32"}
 
     texts = [r["text"] for r in _trec_rows(600)]
-    names_gpu, p_gpu = predict_proba(tmp_path / "m", texts, max_length=32, device="cuda")
+    names_gpu, p_gpu = _on_gpu(lambda: predict_proba(tmp_path / "m", texts, max_length=32, device="cuda"))
     names_cpu, p_cpu = predict_proba(tmp_path / "m", texts, max_length=32, device="cpu")
     assert names_gpu == names_cpu
     assert np.abs(p_gpu - p_cpu).max() < 1e-2
@@ -89,7 +100,7 @@ def test_embeddings_on_gpu_match_cpu():
     from evokd.student.predict import embed
 
     texts = [r["text"] for r in _trec_rows(300)]
-    gpu = embed(backbone_path("minilm"), texts, max_length=32, device="cuda")
+    gpu = _on_gpu(lambda: embed(backbone_path("minilm"), texts, max_length=32, device="cuda"))
     cpu = embed(backbone_path("minilm"), texts, max_length=32, device="cpu")
     assert (gpu * cpu).sum(1).min() > 0.999  # cosine of unit vectors
 
@@ -109,7 +120,7 @@ def test_tagger_trains_on_gpu_and_predicts_like_cpu(tmp_path):
     assert log["loss_per_epoch"][-1] < 0.6 * log["loss_per_epoch"][0], log["loss_per_epoch"]
     assert _saved_dtypes(tmp_path / "t") == {"torch.float32"}
     sentences = [r["tokens"] for r in rows[:200]]
-    _, gpu = predict_word_proba(tmp_path / "t", sentences, max_length=64, device="cuda")
+    _, gpu = _on_gpu(lambda: predict_word_proba(tmp_path / "t", sentences, max_length=64, device="cuda"))
     _, cpu = predict_word_proba(tmp_path / "t", sentences, max_length=64, device="cpu")
     agree = np.mean([(g.argmax(1) == c.argmax(1)).mean() for g, c in zip(gpu, cpu) if len(g)])
     assert agree > 0.99
@@ -142,6 +153,9 @@ def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
     meta1 = json.loads(Path("data/rounds/1/train.meta.json").read_text())
     for log in (meta0["train_log"], meta1):
         assert (log["device"], log["precision"]) == ("cuda", _precision())
+    from evokd.student.runtime import inference_device
+
+    assert inference_device("auto") == "cuda"  # evaluate and the teacher's scoring ran there too
     scores = json.loads(Path("metrics/rounds/1.json").read_text())
     assert 0.0 <= scores["macro_f1"] <= 1.0 and scores["active"] is True
     assert os.path.isdir("models/rounds/1")

@@ -4,6 +4,7 @@ gold tags (with type noise), and an analysis that speaks of entity types."""
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from evokd.config import parse_config
 from evokd.io import write_jsonl
@@ -134,3 +135,19 @@ def test_a_second_labelling_draw_is_independent_but_reproducible(tmp_path):
     assert teacher.label(samples, TYPES) == first
     second = teacher.label(samples, TYPES, draw=1)
     assert second == teacher.label(samples, TYPES, draw=1) and second != first
+
+
+@pytest.mark.parametrize("share", [0.0, 0.4, 1.0])
+def test_candidate_budget_holds_for_any_guided_share_even_with_many_mistakes(tmp_path, share):
+    """Near-mistake rows come one per mistake at least; with more mistakes than the budget they
+    must not overshoot `guided_share` (a negative random draw crashed here)."""
+    import random
+
+    teacher, rows = make_teacher(tmp_path)
+    syn = teacher.cfg.synthesize.model_copy(update={"candidates": 4, "guided_share": share})
+    teacher.cfg = teacher.cfg.model_copy(update={"synthesize": syn})
+    wrong = [{**r, "source_id": r["id"], "predicted": ["O"] * len(r["tokens"]), "correct": False} for r in rows]
+    req = request(rows, wrong, {"weak_labels": ["ORG"]})
+    _, emb, index = teacher._load_pool()
+    picked = teacher._candidates(req, teacher._available(req), index, emb, random.Random(0))
+    assert len(picked) == len(set(picked)) == 4

@@ -114,10 +114,12 @@ class SimulatedTeacher(Teacher):
         (`_guided_candidates`), the rest at random from the pool."""
         budget = min(self.cfg.synthesize.candidates, len(available))
         n_guided = int(round(self.cfg.synthesize.guided_share * budget))
-        guided = self._guided_candidates(request, available, index, emb, rng, n_guided) if n_guided else []
+        # Near-mistake rows come at least one per mistake, so with many mistakes and a small
+        # budget the guided draw can overshoot its share: cut it there.
+        guided = (self._guided_candidates(request, available, index, emb, rng, n_guided) if n_guided else [])[:n_guided]
         taken = set(guided)
         rest = [i for i in available if i not in taken]
-        return guided + rng.sample(rest, min(budget - len(guided), len(rest)))
+        return guided + rng.sample(rest, max(0, min(budget - len(guided), len(rest))))
 
     def _near_mistakes(self, request, available, index, emb, budget) -> list[int]:
         """Pool rows nearest (cosine) to the previous batch's mistakes, up to half the budget."""
