@@ -15,17 +15,18 @@ limit=${1:-300}
 trec=${TREC:-evokd random uncertainty evokd-uncertainty evokd-no-easy evokd-no-review full}
 conll=${CONLL:-evokd random uncertainty evokd-uncertainty full}
 name=${NAME:-quality}
-mkdir -p /tmp/q
+q=${TMPDIR:-/tmp}/q
+mkdir -p $q
 for s in 0 1 2 3 4; do
   # full: the first TREC_FULL (default 2) and CONLL_FULL (default 1) seeds only
   timeout $limit python3 bench/quality.py --params trec_dev.params.yaml --rounds 8 --seeds $s \
     --full-seeds $(( s < ${TREC_FULL:-2} )) --strategies $trec \
-    --work /tmp/q/trec$s --out /tmp/q/trec$s.json > /tmp/q/trec$s.log 2>&1 &
+    --work $q/trec$s --out $q/trec$s.json > $q/trec$s.log 2>&1 &
   timeout $limit python3 bench/quality.py --params bench/conll_dev.params.yaml --rounds 4 --seeds $s \
     --full-seeds $(( s < ${CONLL_FULL:-1} )) --strategies $conll \
-    --work /tmp/q/conll$s --out /tmp/q/conll$s.json > /tmp/q/conll$s.log 2>&1 &
+    --work $q/conll$s --out $q/conll$s.json > $q/conll$s.log 2>&1 &
 done
 wait
-grep -h -E "^seed|Error|error" /tmp/q/*.log | sort | uniq > $OUT/${name}_device.log
-python3 bench/quality.py --merge /tmp/q/trec*.json --out $OUT/${name}_trec_gpu.json
-python3 bench/quality.py --merge /tmp/q/conll*.json --out $OUT/${name}_conll_gpu.json
+grep -h -E "^seed|Error|error" $q/*.log | sort | uniq > $OUT/${name}_device.log
+python3 bench/quality.py --merge $q/trec*.json --out $OUT/${name}_trec_gpu.json
+python3 bench/quality.py --merge $q/conll*.json --out $OUT/${name}_conll_gpu.json

@@ -1,6 +1,6 @@
 """How sure the student is of new, unlabelled texts, and the margin filter built on it: the
 uncertainty-sampling half of the `uncertainty` and `evokd-uncertainty` strategies of the LLM
-teacher (the simulated teachers rank their pool candidates with their own code).
+teacher; the simulated teachers rank their pool candidates with the same margins.
 
 The margin of a prediction is the gap between its two most probable answers (0 = a toss-up,
 1 = certain). A text's margin is that of its class (classification), or that of its least sure

@@ -156,6 +156,7 @@ class SimulatedTeacher(Teacher):
     def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
         """Score candidates with the previous student; hard = wrong or least sure, easy = right."""
         from evokd.student.predict import predict_proba
+        from evokd.student.uncertainty import top_two_gap
 
         pool = self._pool
         names, probs = predict_proba(request.student_dir, [pool[i]["text"] for i in candidates],
@@ -163,8 +164,7 @@ class SimulatedTeacher(Teacher):
                                      max_length=self.cfg.train.max_length, threads=self.cfg.train.threads,
                                      device=self.cfg.train.device)
         col = {name: j for j, name in enumerate(names)}
-        top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.ones((len(candidates), 2))
-        margin = top2[:, 1] - top2[:, 0]
+        margin = top_two_gap(probs)
         if strategy == "uncertainty":
             order = np.argsort(margin, kind="stable")[: request.n_hard + request.n_easy]
             return [(candidates[j], "hard") for j in order]

@@ -57,6 +57,7 @@ class SimulatedNerTeacher(SimulatedTeacher):
     def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
         from evokd.data.conll import repair_bio
         from evokd.student.tagger import predict_word_proba
+        from evokd.student.uncertainty import sentence_margin
 
         pool = self._pool
         names, probs = predict_word_proba(request.student_dir, [pool[i]["tokens"] for i in candidates],
@@ -66,14 +67,8 @@ class SimulatedNerTeacher(SimulatedTeacher):
                                           device=self.cfg.train.device)
         col = {name: j for j, name in enumerate(names)}
         n = request.n_hard + request.n_easy
-
-        def margin(p: np.ndarray) -> float:
-            """The sentence's least sure word: its top-two probability gap."""
-            top2 = np.sort(p, axis=1)[:, -2:]
-            return float((top2[:, 1] - top2[:, 0]).min()) if len(p) else 1.0
-
         if strategy == "uncertainty":
-            order = sorted(range(len(candidates)), key=lambda j: margin(probs[j]))[:n]
+            order = sorted(range(len(candidates)), key=lambda j: sentence_margin(probs[j]))[:n]
             return [(candidates[j], "hard") for j in order]
         lead, p_gold, correct = [], [], []
         for j, i in enumerate(candidates):
@@ -87,7 +82,7 @@ class SimulatedNerTeacher(SimulatedTeacher):
             predicted = repair_bio([names[k] for k in probs[j].argmax(1)])[0]
             correct.append(sentence_correct(gold, predicted))
         # evokd: the lowest gold-tag probability first; evokd-uncertainty: the smallest margin.
-        hardness = (np.array([margin(p) for p in probs]) if strategy == "evokd-uncertainty"
+        hardness = (np.array([sentence_margin(p) for p in probs]) if strategy == "evokd-uncertainty"
                     else np.array(p_gold))
         cap = max(1, int(np.ceil(0.4 * request.n_hard)))
         per_type: Counter = Counter()
