@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -63,64 +62,30 @@ def _api_key() -> str | None:
     return os.environ.get("OPENAI_API_KEY") or None
 
 
-def _teacher_meta(teacher) -> dict:
-    meta = {"teacher": teacher.usage.to_dict()}
-    if teacher.rejected:
-        meta["teacher_rejected"] = dict(sorted(teacher.rejected.items()))
-    return meta
-
-
-def _run_stage(verb: str, k: int, params: Path, step: Callable) -> None:
-    """Load config, skip inactive slots cheaply, time the step, record its meta file."""
-    from evokd.io import write_json
-    from evokd.paths import Round
-    from evokd.rounds.inactive import write_placeholders
-    from evokd.rounds.plan import is_active
+def _run_stage(verb: str, k: int, params: Path, step: Callable, teacher: bool = False) -> None:
+    from evokd.rounds.stage import run_round
 
     with _user_errors():
         cfg = _config(params)
-        name = f"{verb}@{k}"
-        if not is_active(k):
-            write_placeholders(verb, k)
-            write_json(Round(k).meta(verb), {"stage": name, "active": False})
-            log.info("%s: inactive slot (rounds=%d), placeholders written", name, cfg.rounds)
-            return
-        start = time.perf_counter()
-        teacher = None
-        if verb in ("synthesize", "label", "analyze"):
+
+        def make_teacher():
             from evokd.rounds.spending import spent_before
             from evokd.teachers import make_teacher
 
-            teacher = make_teacher(cfg, api_key=_api_key(), spent=spent_before(k, verb))
-        result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)
-        wall = round(time.perf_counter() - start, 2)
-        meta = {"stage": name, "active": True, "wall_s": wall, **result}
-        if teacher is not None:
-            meta.update(_teacher_meta(teacher))
-        write_json(Round(k).meta(verb), meta)
-        log.info("%s finished in %.1fs %s", name, wall, _brief(result))
+            return make_teacher(cfg, api_key=_api_key(), spent=spent_before(k, verb))
 
-
-def _brief(result: dict) -> str:
-    keep = {k: v for k, v in result.items() if isinstance(v, (int, float, str)) and v is not None}
-    return " ".join(f"{k}={v}" for k, v in list(keep.items())[:6])
+        run_round(verb, k, cfg, step, make_teacher if teacher else None)
 
 
 @app.command()
 def prepare(params: Path = ParamsOpt) -> None:
     """Round 0: load the dataset, draw the seed set, train the first student, first feedback
     (its analysis is `evokd analyze --round 0`)."""
-    from evokd.io import write_json
-    from evokd.paths import Round
     from evokd.rounds import prepare as step
+    from evokd.rounds.stage import run_prepare
 
     with _user_errors():
-        cfg = _config(params)
-        start = time.perf_counter()
-        result = step.run(cfg)
-        wall = round(time.perf_counter() - start, 2)
-        write_json(Round(0).meta("prepare"), {"stage": "prepare", "wall_s": wall, **result})
-        log.info("prepare finished in %.1fs %s", wall, _brief(result))
+        run_prepare(_config(params), step.run)
 
 
 @app.command()
@@ -138,7 +103,7 @@ def synthesize(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     """The teacher writes round k's hard and easy samples from the last analysis."""
     from evokd.rounds import synthesize as step
 
-    _run_stage("synthesize", round, params, step.run)
+    _run_stage("synthesize", round, params, step.run, teacher=True)
 
 
 @app.command()
@@ -146,7 +111,7 @@ def label(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     """A separate teacher call labels round k's samples; invalid ones are kept with a reason."""
     from evokd.rounds import label as step
 
-    _run_stage("label", round, params, step.run)
+    _run_stage("label", round, params, step.run, teacher=True)
 
 
 @app.command()
@@ -171,7 +136,7 @@ def analyze(round: int = AnalyzeRoundOpt, params: Path = ParamsOpt) -> None:
     student, for round 1)."""
     from evokd.rounds import analyze as step
 
-    _run_stage("analyze", round, params, step.run)
+    _run_stage("analyze", round, params, step.run, teacher=True)
 
 
 @app.command()

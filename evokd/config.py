@@ -245,6 +245,10 @@ class TrainConfig(_Block):
     threads: Optional[int] = Field(None, ge=1)
     # Where the student trains: auto = CUDA when present (bf16, else fp16 mixed precision), else CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Mixed precision of the training step: auto = bf16 (fp16 on GPUs without it) where the
+    # hardware does it natively (CUDA; CPUs with AVX512-BF16 or AMX), else fp32. Weights and
+    # checkpoints stay fp32. fp32 gives identical numbers on every CPU.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # none = this process; accelerate = `accelerate launch` with num_processes DDP workers
     # (GPUs, or CPU processes over gloo). See README, "Train on several processes or GPUs".
     launcher: Literal["none", "accelerate"] = "none"

@@ -30,6 +30,29 @@ def test_placement(requested, cuda, bf16, expected):
     assert select_placement(requested, cuda, bf16) == expected
 
 
+@pytest.mark.parametrize("requested, cuda, bf16, precision, cpu_bf16, expected", [
+    ("auto", False, False, "auto", True, Placement("cpu", "bf16")),    # AVX512-BF16 / AMX CPU
+    ("auto", False, False, "auto", False, Placement("cpu", "no")),     # emulated bf16 is slower
+    ("cpu", True, True, "auto", True, Placement("cpu", "bf16")),
+    ("auto", False, False, "fp32", True, Placement("cpu", "no")),
+    ("auto", False, False, "bf16", False, Placement("cpu", "bf16")),   # asked for: given
+    ("auto", True, True, "fp32", False, Placement("cuda", "no")),
+    ("auto", True, True, "fp16", False, Placement("cuda", "fp16")),
+])
+def test_precision(requested, cuda, bf16, precision, cpu_bf16, expected):
+    assert select_placement(requested, cuda, bf16, precision, cpu_bf16) == expected
+
+
+@pytest.mark.parametrize("cuda, bf16, precision, message", [
+    (False, False, "fp16", "fp16 needs a CUDA GPU"),
+    (True, False, "bf16", "this GPU has no bf16"),
+    (False, False, "int8", "not one of auto, fp32, bf16, fp16"),
+])
+def test_impossible_precision_is_a_config_error(cuda, bf16, precision, message):
+    with pytest.raises(ConfigError, match=message):
+        select_placement("auto", cuda, bf16, precision)
+
+
 def test_cuda_without_gpu_is_a_config_error():
     with pytest.raises(ConfigError, match="train.device is cuda.*no CUDA GPU"):
         select_placement("cuda", False, False)

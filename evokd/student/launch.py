@@ -59,7 +59,7 @@ def launch(kind: str, init_from: str, examples: list[dict], labels: list[str], c
     """Train with `cfg.num_processes` workers; the training log of rank 0 (see module docstring)."""
     from evokd.student.runtime import detect_placement
 
-    placement = detect_placement(cfg.device)  # a missing GPU stops here, before any worker starts
+    placement = detect_placement(cfg.device, cfg.precision)  # a missing GPU stops here, before any worker starts
     with tempfile.TemporaryDirectory(prefix="evokd-launch-") as tmp:
         folder = Path(tmp)
         write_jsonl(folder / "examples.jsonl", examples)

@@ -31,7 +31,7 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
 
     from evokd.student.runtime import make_accelerator, shard
 
-    accelerator, placement = make_accelerator(cfg.device)
+    accelerator, placement = make_accelerator(cfg.device, cfg.precision)
     rank, size = accelerator.process_index, accelerator.num_processes
     n = len(lengths)
     steps_per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / size)
