@@ -172,6 +172,7 @@ def main() -> None:
         if not args.keep_models:
             shutil.rmtree(base / "models", ignore_errors=True)
     print(render(summarize(results, metric, args.rounds), metric, args.rounds))
+    print(render_paired(paired(results), metric))
 
 
 def write_results(out: Path, command: str, metric: str, rounds: int, results: dict, wall: float) -> None:
@@ -180,7 +181,8 @@ def write_results(out: Path, command: str, metric: str, rounds: int, results: di
     seeds = sorted({int(seed) for runs in results.values() for seed in runs})
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps({"command": command, "metric": metric, "rounds": rounds, "seeds": seeds,
-                                       "summary": summarize(results, metric, rounds), "runs": results,
+                                       "summary": summarize(results, metric, rounds),
+                                       "paired": paired(results), "runs": results,
                                        "wall_s": round(wall, 1)}, indent=2) + "\n")
 
 
@@ -195,6 +197,7 @@ def merge(files: list[Path], out: Path) -> None:
     command = " && ".join(part["command"] for part in parts)
     write_results(out, command, metric, rounds, results, max(part["wall_s"] for part in parts))
     print(render(summarize(results, metric, rounds), metric, rounds))
+    print(render_paired(paired(results), metric))
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
@@ -217,6 +220,48 @@ def summarize(results: dict, metric: str, rounds: int) -> dict:
             "pct_of_full": round(100 * final_mean / full_mean, 1) if full_mean else None,
         }
     return out
+
+
+BASELINES = ("random", "uncertainty")
+
+
+def paired(results: dict, baselines: tuple[str, ...] = BASELINES) -> dict:
+    """Each strategy against each baseline, seed by seed: mean and sd of the final-score
+    differences and how many seeds it wins.
+
+    A seed fixes the seed set, the round-0 student and the test split, so most of the spread
+    between seeds (which rare-class questions the seed set covers, say) is shared by all
+    strategies of that seed; the paired difference removes it. `sd` here is the spread of the
+    differences, the one to read a difference against."""
+    out: dict[str, dict] = {}
+    for base in baselines:
+        if base not in results:
+            continue
+        for name, runs in results.items():
+            if name in (base, "full"):
+                continue
+            seeds = sorted(set(runs) & set(results[base]), key=int)
+            if len(seeds) < 2:
+                continue
+            diffs = [runs[s]["per_round"][-1] - results[base][s]["per_round"][-1] for s in seeds]
+            mean, sd = _mean_sd(diffs)
+            out.setdefault(name, {})[base] = {"n": len(seeds), "mean_diff": round(mean, 4),
+                                              "sd_diff": round(sd, 4), "wins": sum(d > 0 for d in diffs)}
+    return out
+
+
+def render_paired(table: dict, metric: str) -> str:
+    if not table:
+        return ""
+    bases = sorted({b for row in table.values() for b in row})
+    head = (f"| strategy | " + " | ".join(f"final {metric} − {b} (wins)" for b in bases) + " |\n"
+            + "|---|" + "---:|" * len(bases) + "\n")
+    lines = []
+    for name, row in table.items():
+        cells = [f"{row[b]['mean_diff']:+.4f} ± {row[b]['sd_diff']:.4f} ({row[b]['wins']}/{row[b]['n']})"
+                 if b in row else "-" for b in bases]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
 
 
 def render(summary: dict, metric: str, rounds: int) -> str:

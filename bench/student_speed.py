@@ -9,6 +9,9 @@ Baselines:
     python bench/student_speed.py --examples 512 --max-length 64 --repeats 2
 
 On a GPU: `--device auto` (evokd in bf16 autocast, the Trainer with bf16=True, pipeline on cuda:0).
+On a CPU with native bf16 (AVX512-BF16, AMX) evokd's default trains in bf16 autocast and the
+Trainer's in fp32; both then also run in the other precision (`evokd_fp32`,
+`trainer_dynamic_bf16`) and the like-for-like ratios are printed beside the default one.
 """
 
 from __future__ import annotations
@@ -36,18 +39,20 @@ def trec(n: int) -> list[dict]:
     return rows[::step][:n]
 
 
-def evokd_train(rows, labels, args, out) -> float:
+def evokd_train(rows, labels, args, out, precision: str = "auto") -> float:
     from evokd.config import TrainConfig
     from evokd.student.backbone import backbone_path
     from evokd.student.train import train_classifier
 
-    cfg = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, epochs=1, device=args.device)
+    cfg = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, epochs=1, device=args.device,
+                      precision=precision)
     t0 = time.perf_counter()
     train_classifier(backbone_path("minilm"), rows, labels, cfg, out, seed=0, epochs=args.epochs, desc="evokd")
     return len(rows) * args.epochs / (time.perf_counter() - t0)
 
 
-def trainer_train(rows, labels, args, out, dynamic: bool) -> float:
+def trainer_train(rows, labels, args, out, dynamic: bool, bf16: bool | None = None) -> float:
+    """The Trainer's examples/s; `bf16` None = its default (bf16 on a GPU, fp32 on the CPU)."""
     import torch
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                               Trainer, TrainingArguments)
@@ -56,6 +61,7 @@ def trainer_train(rows, labels, args, out, dynamic: bool) -> float:
 
     path = backbone_path("minilm")
     gpu = args.device != "cpu" and torch.cuda.is_available()
+    bf16 = gpu if bf16 is None else bf16
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(path)
     label2id = {label: i for i, label in enumerate(labels)}
@@ -66,7 +72,7 @@ def trainer_train(rows, labels, args, out, dynamic: bool) -> float:
     ds = [{**{k: v[i] for k, v in encoded.items()}, "label": label2id[r["label"]]} for i, r in enumerate(rows)]
     targs = TrainingArguments(output_dir=str(out), per_device_train_batch_size=args.batch_size,
                               num_train_epochs=args.epochs, learning_rate=1e-4, save_strategy="no",
-                              report_to=[], logging_strategy="no", use_cpu=not gpu, bf16=gpu,
+                              report_to=[], logging_strategy="no", use_cpu=not gpu, bf16=bf16,
                               disable_tqdm=True)
     trainer = Trainer(model=model, args=targs, train_dataset=ds,
                       data_collator=DataCollatorWithPadding(tok) if dynamic else None)
@@ -116,8 +122,15 @@ def main() -> None:
     rows = trec(args.examples)
     labels = sorted({r["label"] for r in rows})
     texts = [r["text"] for r in trec(2000)]
-    runs: dict[str, list[float]] = {k: [] for k in ("evokd", "trainer_padded", "trainer_dynamic",
-                                                     "evokd_predict", "pipeline_predict")}
+    from evokd.student.runtime import detect_placement
+
+    # On a CPU with native bf16, evokd's default (train.precision: auto) trains in bf16 autocast
+    # and the Trainer's default in fp32: both are also run in the other precision, so that the
+    # ratio of the defaults can be read beside the like-for-like ones.
+    cpu_bf16 = detect_placement(args.device).precision == "bf16" and args.device == "cpu"
+    names = ["evokd", "trainer_padded", "trainer_dynamic"]
+    names += ["evokd_fp32", "trainer_dynamic_bf16"] if cpu_bf16 else []
+    runs: dict[str, list[float]] = {k: [] for k in names + ["evokd_predict", "pipeline_predict"]}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # One untimed pass of each on a few examples first: the first call in a process pays
@@ -127,6 +140,9 @@ def main() -> None:
         evokd_train(warm, labels, args, tmp / "evokd")
         trainer_train(warm, labels, args, tmp / "hf", dynamic=False)
         trainer_train(warm, labels, args, tmp / "hf", dynamic=True)
+        if cpu_bf16:
+            evokd_train(warm, labels, args, tmp / "evokd32", precision="fp32")
+            trainer_train(warm, labels, args, tmp / "hf", dynamic=True, bf16=True)
         evokd_predict(tmp / "evokd", texts[:64], args)
         pipeline_predict(tmp / "evokd", texts[:64], args)
         # Alternate the contenders so that machine noise hits all of them alike.
@@ -134,6 +150,10 @@ def main() -> None:
             runs["evokd"].append(evokd_train(rows, labels, args, tmp / "evokd"))
             runs["trainer_padded"].append(trainer_train(rows, labels, args, tmp / "hf", dynamic=False))
             runs["trainer_dynamic"].append(trainer_train(rows, labels, args, tmp / "hf", dynamic=True))
+            if cpu_bf16:
+                runs["evokd_fp32"].append(evokd_train(rows, labels, args, tmp / "evokd32", precision="fp32"))
+                runs["trainer_dynamic_bf16"].append(
+                    trainer_train(rows, labels, args, tmp / "hf", dynamic=True, bf16=True))
             runs["evokd_predict"].append(evokd_predict(tmp / "evokd", texts, args))
             runs["pipeline_predict"].append(pipeline_predict(tmp / "evokd", texts, args))
     med = {k: round(statistics.median(v), 1) for k, v in runs.items()}
@@ -142,6 +162,9 @@ def main() -> None:
         "train_vs_trainer_dynamic": round(med["evokd"] / med["trainer_dynamic"], 2),
         "predict_vs_pipeline": round(med["evokd_predict"] / med["pipeline_predict"], 2),
     }
+    if cpu_bf16:
+        ratios["train_bf16_vs_trainer_dynamic_bf16"] = round(med["evokd"] / med["trainer_dynamic_bf16"], 2)
+        ratios["train_fp32_vs_trainer_dynamic"] = round(med["evokd_fp32"] / med["trainer_dynamic"], 2)
     result = {"command": " ".join(sys.argv), "examples": args.examples, "epochs": args.epochs,
               "batch_size": args.batch_size, "max_length": args.max_length, "threads": torch.get_num_threads(),
               "device": torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else "cpu",
