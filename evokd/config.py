@@ -162,6 +162,8 @@ class PrepareConfig(_Block):
 
 # Strategies whose hard samples are the candidates the previous student is least sure of.
 RANKED_STRATEGIES = ("uncertainty", "evokd-uncertainty")
+# Strategies whose samples are labelled by the generation call itself (no separate label call).
+GENERATION_LABELLED_STRATEGIES = ("evokd-gen-labels",)
 
 
 class SynthesizeConfig(_Block):
@@ -170,8 +172,9 @@ class SynthesizeConfig(_Block):
     # evokd: analysis-guided hard and easy samples. random: samples for the task and label set
     # alone (no analysis, no feedback). uncertainty: random-style candidates, the n_hard + n_easy
     # the previous student is least sure of kept (all "hard"). evokd-uncertainty: evokd, its hard
-    # samples the n_hard least sure among analysis-guided candidates.
-    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty"] = "evokd"
+    # samples the n_hard least sure among analysis-guided candidates. evokd-gen-labels (LLM
+    # teacher only): evokd, each text labelled by the generation call itself, no label call.
+    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
@@ -291,6 +294,17 @@ class Config(_Block):
                 "teacher would write hardly more candidates than it keeps, so the student has almost "
                 "nothing to rank; set it to 1.5 or more (3, the default, writes three candidates per "
                 "kept sample), or use strategy random")
+        return self
+
+    @model_validator(mode="after")
+    def _generation_labels_need_an_llm(self) -> "Config":
+        syn = self.synthesize
+        if self.teacher.provider == "simulated" and syn.strategy in GENERATION_LABELLED_STRATEGIES:
+            raise ValueError(
+                f"synthesize.strategy is {syn.strategy} with teacher.provider simulated: the simulated "
+                "teacher's generation and labelling both give the pool's gold labels, so taking the "
+                "labels from the generation step instead of a separate label call would measure "
+                "nothing; set teacher.provider openai (and teacher.model), or use strategy evokd")
         return self
 
 

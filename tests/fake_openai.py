@@ -4,7 +4,8 @@ Each test scripts its replies: `server.script(...)` queues actions consumed one 
 (a reply text, an HTTP status with headers, a hang, a dropped connection); when the queue is
 empty, `auto_reply` answers well-formed JSON for evokd's calls (recognised by the
 response_format schema name, or by the prompt; the no-feedback generation call gets as many
-texts as its prompt asks for). Every request is recorded (path, headers, body,
+texts as its prompt asks for; the labelled generation call (strategy evokd-gen-labels) gets
+each text with a label, or NER entities, from the schema's enum). Every request is recorded (path, headers, body,
 and `t_in`/`t_out`: when it arrived and when its reply was sent).
 
 It also implements what the SDK uses of the Batch API: `POST /files` (multipart upload),
@@ -49,7 +50,7 @@ def _kind(body: dict) -> str:
         return name[len("evokd_"):]
     text = " ".join(m["content"] for m in body["messages"]).lower()
     if '"hard"' in text:
-        return "synthesize"
+        return "synthesize_labelled" if '"label"' in text or '"entities"' in text else "synthesize"
     if '"texts"' in text:
         return "synthesize_random"
     if '"labels"' in text:
@@ -61,17 +62,33 @@ def _digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _labelled_item(body: dict, text: str, digest: str, i: int) -> dict:
+    """One item of a labelled generation reply: the text and its label (classification) or its
+    entities (NER: the word "thing" of the text, typed), picked from the schema's enum."""
+    schema = body.get("response_format", {}).get("json_schema", {}).get("schema", {})
+    props = schema.get("properties", {}).get("hard", {}).get("items", {}).get("properties", {})
+    pick = lambda options: options[int(hashlib.sha1(f"{digest}{i}".encode()).hexdigest(), 16) % len(options)]
+    if "entities" in props:
+        types = props["entities"]["items"]["properties"]["type"].get("enum") or ["MISC"]
+        return {"text": text, "entities": [{"text": "thing", "type": pick(types)}]}
+    return {"text": text, "label": pick(props.get("label", {}).get("enum") or ["DESC"])}
+
+
 def auto_reply(body: dict, n_hard: int = 3, n_easy: int = 1) -> dict:
     """A well-formed answer to one of evokd's calls, deterministic in the request."""
     kind, digest = _kind(body), _digest(body)
     user = body["messages"][-1]["content"]
-    if kind in ("synthesize", "synthesize_random"):
+    if kind in ("synthesize", "synthesize_random", "synthesize_labelled"):
         words = ["capital", "inventor", "population", "meaning", "author", "distance", "colour", "date"]
         make = lambda tag, i: (f"What is the {words[(int(digest[i % 64], 16) + i) % len(words)]} "
                                f"of thing {tag}{digest[:10]}{i} in the story ?")
         if kind == "synthesize_random":  # as many texts as the prompt asks for ("Write N ...")
             asked = re.search(r"\bWrite (\d+)\b", user)
             return reply(json.dumps({"texts": [make("r", i) for i in range(int(asked.group(1)) if asked else 4)]}))
+        if kind == "synthesize_labelled":
+            return reply(json.dumps({
+                "hard": [_labelled_item(body, make("h", i), digest, i) for i in range(n_hard)],
+                "easy": [_labelled_item(body, make("e", i), digest, n_hard + i) for i in range(n_easy)]}))
         return reply(json.dumps({"hard": [make("h", i) for i in range(n_hard)],
                                  "easy": [make("e", i) for i in range(n_easy)]}))
     if kind == "label":

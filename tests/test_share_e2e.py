@@ -74,9 +74,10 @@ def test_round_cards_describe_the_data_and_it_loads_with_datasets(team):
     from datasets import load_dataset
 
     alice = team.alice
-    # The templates the teacher reads: strategy evokd's generation template, not the unguided one.
+    # The templates the teacher reads: strategy evokd's generation template, not the unguided one
+    # nor the one that asks for labels too.
     prompts = sorted(p for p in (alice / "prompts/default/classification").glob("*.md")
-                     if p.name != "synthesize_random.md")
+                     if p.name not in ("synthesize_random.md", "synthesize_labelled.md"))
     for k in (1, 2):
         folder = alice / "data/rounds" / str(k)
         facts = read_card(folder / "README.md")["evokd"]

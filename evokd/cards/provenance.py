@@ -14,7 +14,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from evokd.config import Config
+from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
 
 # Teacher keys that determine what the teacher says (the response cache's key has the same idea).
 TEACHER_KEYS = ("provider", "model", "cache_namespace", "label_noise", "prompts", "temperature",
@@ -48,15 +48,19 @@ def sha256_file(path: str | Path) -> str:
 
 
 def prompt_hashes(cfg: Config) -> dict[str, str]:
-    """sha256 of each prompt template the teacher reads (of the two generation templates, the
-    one `synthesize.strategy` reads), by path; empty for the simulated teacher (it reads no
-    prompt) and for templates that do not exist."""
+    """sha256 of each prompt template the teacher reads (of the generation templates, the one
+    `synthesize.strategy` reads; the label template unless evokd-gen-labels takes the labels
+    from generation and no second labelling is asked for), by path; empty for the simulated
+    teacher (it reads no prompt) and for templates that do not exist."""
     if cfg.teacher.provider == "simulated":
         return {}
     from evokd.teachers.prompts import synthesis_kind, template_path
 
+    kinds = ["analyze", synthesis_kind(cfg.synthesize.strategy)]
+    if cfg.synthesize.strategy not in GENERATION_LABELLED_STRATEGIES or cfg.label.relabel_fraction > 0:
+        kinds.append("label")
     out = {}
-    for kind in ("analyze", synthesis_kind(cfg.synthesize.strategy), "label"):
+    for kind in kinds:
         path = template_path(cfg.teacher.prompts, cfg.task, kind)
         if path.exists():
             out[path.as_posix()] = sha256_file(path)

@@ -1,5 +1,11 @@
 """label: a separate teacher call labels each synthesized text, then every sample is validated.
 
+With `synthesize.strategy: evokd-gen-labels` there is no label call: each text's answer is the
+one the generation call wrote beside it (the synthesized row's `answer`, see
+evokd.teachers.openai), validated exactly like a label call's answer; a text without one is
+rejected as `unlabelled` ("no label in the generation reply"). The row's `answer` field is not
+written out (accepted rows carry the task's fields, rejected ones the answer's, as usual).
+
 Rejected samples are kept with their reason (never silently dropped):
 `unlabelled` (the teacher gave no usable label), `bad_label` (outside the label set), the task's
 own reasons (NER: `bad_type`, `span_not_found`, ...; see evokd.tasks.spans), `empty`,
@@ -17,7 +23,10 @@ output is written until all replies are in.
 
 A second labelling of `label.relabel_fraction` of the samples (evokd.rounds.relabel) goes out
 with each chunk's first one; its disagreement with the accepted labels, per class, is recorded
-in the stage's meta (`relabel`) for the report.
+in the stage's meta (`relabel`) for the report. Under evokd-gen-labels it is still the
+teacher's label call (the only one the stage sends): it measures how often a separate labelling
+disagrees with the generation's labels, and it costs what it costs under evokd, so two runs with
+the same `relabel_fraction` differ in label tokens by exactly the first labelling.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import logging
 from collections import Counter
 from typing import Iterator
 
-from evokd.config import Config
+from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
 from evokd.data.textnorm import LeakIndex, normalize
 from evokd.data.stream import AtomicJsonl, SeenTexts, chunked
 from evokd.errors import BatchPending
@@ -42,6 +51,21 @@ log = logging.getLogger(__name__)
 
 # Samples labelled and checked at a time (rounded up to whole labelling requests).
 CHUNK = 2048
+# The answer of a text whose generation reply gave it no label (evokd-gen-labels).
+NO_GENERATION_LABEL = "no label in the generation reply"
+
+
+def generation_answers(chunk: list[dict]) -> tuple[list[dict], dict[str, dict]]:
+    """The chunk's rows without their `answer` field, and the answers by sample id: what the
+    generation call wrote beside each text (strategy evokd-gen-labels), or an error where it
+    wrote nothing usable, for the task to reject as unlabelled."""
+    rows, answers = [], {}
+    for sample in chunk:
+        row = dict(sample)
+        answer = row.pop("answer", None)
+        answers[row["id"]] = answer if isinstance(answer, dict) and answer else {"error": NO_GENERATION_LABEL}
+        rows.append(row)
+    return rows, answers
 
 
 def _text_problem(cfg: Config, text: str, norm: str, seen: SeenTexts,
@@ -133,14 +157,18 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
             seen.add(normalize(row["text"]))
             train_set.write(row)
         known = train_set.count
+        from_generation = cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
         for chunk in chunked(iter_jsonl(rnd.synthesized), size):
             n_samples += len(chunk)
-            second = relabel.pick(chunk, cfg.label.relabel_fraction, cfg.seed)
             answers, second_answers = {}, {}
-            try:
-                answers = teacher.label(chunk, labels)
-            except BatchPending as exc:  # submit every chunk's batch before stopping
-                pending.append(exc)
+            if from_generation:  # no label call: the generation reply's answers
+                chunk, answers = generation_answers(chunk)
+            else:
+                try:
+                    answers = teacher.label(chunk, labels)
+                except BatchPending as exc:  # submit every chunk's batch before stopping
+                    pending.append(exc)
+            second = relabel.pick(chunk, cfg.label.relabel_fraction, cfg.seed)
             if second:
                 try:
                     second_answers = teacher.label(second, labels, draw=relabel.RELABEL_DRAW)

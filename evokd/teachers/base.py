@@ -2,7 +2,9 @@
 
 A teacher is given everything it may see (never the test split) and returns plain dicts:
 - synthesize: new input texts, `n_hard` the student should get wrong and `n_easy` it should get
-  right, each {"text", "kind"} (plus provider-specific keys such as "source_id");
+  right, each {"text", "kind"} (plus provider-specific keys such as "source_id", or "answer":
+  the label written with the text, strategy evokd-gen-labels, which the label stage takes
+  instead of calling `label`);
 - label: for each sample id, {"label"} or {"error": reason} (a failure, not a crash); `draw` > 0
   asks for an independent second labelling of the same samples (evokd.rounds.relabel);
 - analyze: {"summary", "weak_labels", ...} from the student's right and wrong answers.

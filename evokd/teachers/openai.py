@@ -8,7 +8,11 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
   `synthesize.strategy` evokd; the baselines random and uncertainty ask with a prompt that holds
   only the task and the label set (`synthesize_random.md`), and the uncertainty strategies
   over-generate and let the previous student keep what it is least sure of
-  (evokd.student.uncertainty). Each strategy has its own draws, so their replies never mix.
+  (evokd.student.uncertainty). evokd-gen-labels is evokd's generation with
+  `synthesize_labelled.md`, which also asks for each text's answer (the label call's per-text
+  answer object); a text keeps it as `answer`, and the label stage takes it instead of calling
+  `label` (the ablation "is the separate labelling call worth its tokens?"). Each strategy has
+  its own draws, so their replies never mix.
 - label: a separate call labels numbered texts, `label.batch_size` per request; answers are
   joined back by number, never by position. Per text: the answer object (e.g. {"label"}) or
   {"error": reason}; the label stage validates it. A second labelling (`draw` > 0) is the same
@@ -59,6 +63,20 @@ def _window(rows: list[dict], start: int, size: int) -> list[dict]:
     if not rows or size <= 0:
         return []
     return [rows[(start + i) % len(rows)] for i in range(min(size, len(rows)))]
+
+
+# Keys of a generated item that are not its answer: the text (under any name item_text reads),
+# the kind of a list-form reply, a number.
+_NOT_ANSWER = ("text", "question", "sentence", "input", "kind", "id")
+
+
+def answer_fields(item: dict, drop: tuple[str, ...]) -> dict:
+    """A per-text answer object: the item without the keys in `drop`, a label stripped of
+    surrounding whitespace (the task checks the rest)."""
+    answer = {key: value for key, value in item.items() if key not in drop}
+    if isinstance(answer.get("label"), str):
+        answer["label"] = answer["label"].strip()
+    return answer
 
 
 def prompt_overlap(text: str, prompt_grams: set) -> float:
@@ -134,7 +152,9 @@ class OpenAITeacher(Teacher):
         - uncertainty: `overgenerate` times as many such texts, of which the previous student
           keeps the `n_hard + n_easy` it is least sure of (the active-learning baseline), kind "hard";
         - evokd-uncertainty: evokd with `overgenerate` times the hard texts, of which the
-          student keeps the `n_hard` it is least sure of; easy ones as written.
+          student keeps the `n_hard` it is least sure of; easy ones as written;
+        - evokd-gen-labels: evokd, each text written with its label (`answer`), for the label
+          stage to take instead of a label call.
         """
         syn = self.cfg.synthesize
         n = request.n_hard + request.n_easy
@@ -147,6 +167,8 @@ class OpenAITeacher(Teacher):
             out = self._generate_guided(request, syn.overgenerated(request.n_hard), request.n_easy)
             hard = self._least_sure(request, [s for s in out if s["kind"] == "hard"], request.n_hard)
             return hard + [s for s in out if s["kind"] == "easy"]
+        if syn.strategy == "evokd-gen-labels":
+            return self._generate_guided(request, request.n_hard, request.n_easy, "synthesize_labelled")
         return self._generate_guided(request, request.n_hard, request.n_easy)
 
     def _draw(self, k: int, b: int) -> str:
@@ -165,12 +187,13 @@ class OpenAITeacher(Teacher):
         return keep_least_sure(self.cfg, request.student_dir, candidates, n)
 
     def _samples(self, plan: list[tuple], replies: list[dict], read) -> list[dict]:
-        """Generated samples with their batch (`draw`) and how much each repeats its prompt."""
+        """Generated samples with their batch (`draw`) and how much each repeats its prompt;
+        `read` gives (kind, text, extra fields) per sample (extra: {"answer"} or nothing)."""
         out = []
         for (b, *wants, messages), reply in zip(plan, replies):
             grams = set().union(*(shingles(m["content"]) for m in messages))
-            for kind, text in read(reply, *wants):
-                out.append({"text": text, "kind": kind, "draw": b,
+            for kind, text, extra in read(reply, *wants):
+                out.append({"text": text, "kind": kind, **extra, "draw": b,
                             "prompt_overlap": prompt_overlap(text, grams)})
         return out
 
@@ -194,11 +217,13 @@ class OpenAITeacher(Teacher):
         replies = self.dispatcher.run(requests)
         return self._samples(plan, replies, lambda reply, want: self._read_texts(reply, want, kind))
 
-    def _generate_guided(self, request: SynthesisRequest, n_hard: int, n_easy: int) -> list[dict]:
+    def _generate_guided(self, request: SynthesisRequest, n_hard: int, n_easy: int,
+                         kind: str = "synthesize") -> list[dict]:
         """`n_hard` hard and `n_easy` easy texts aimed at the analysis, each conversation shown
-        its own slice of the previous batch's wrong and right answers."""
+        its own slice of the previous batch's wrong and right answers. `kind` synthesize_labelled
+        (strategy evokd-gen-labels) asks for each text's label too and keeps it as `answer`."""
         cfg, k = self.cfg, request.round
-        template, fmt = self._template("synthesize"), schemas.example_format(cfg.task)
+        template, fmt = self._template(kind), schemas.example_format(cfg.task)
         batches = cfg.synthesize.batches
         hard_n, easy_n = split_evenly(n_hard, batches), split_evenly(n_easy, batches)
         wrong = [r for r in request.feedback if not r.get("correct")]
@@ -221,14 +246,16 @@ class OpenAITeacher(Teacher):
                 correct_examples="\n".join(fmt(r) for r in shown_right) or "(none)",
                 n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b])
             plan.append((b, hard_n[b], easy_n[b], messages))
-            requests.append(ChatRequest(messages, self._sampling("synthesize", request.labels),
+            requests.append(ChatRequest(messages, self._sampling(kind, request.labels),
                                         draw=self._draw(k, b)))
         replies = self.dispatcher.run(requests)
-        return self._samples(plan, replies, self._read_synthesis)
+        with_answers = kind == "synthesize_labelled"
+        return self._samples(plan, replies, lambda reply, n_hard, n_easy:
+                             self._read_synthesis(reply, n_hard, n_easy, with_answers))
 
-    def _read_texts(self, reply: dict, want: int, kind: str) -> list[tuple[str, str]]:
+    def _read_texts(self, reply: dict, want: int, kind: str) -> list[tuple[str, str, dict]]:
         """An unguided reply, {"texts": [...]} (or a bare list; a {"hard", "easy"} reply is read
-        as both lists), as up to `want` texts of `kind`."""
+        as both lists), as up to `want` texts of `kind` (no extra fields)."""
         value = self._read(reply)
         if isinstance(value, dict) and "texts" not in value and ("hard" in value or "easy" in value):
             items: list = []  # the guided reply's shape: both lists are texts
@@ -240,9 +267,13 @@ class OpenAITeacher(Teacher):
         if isinstance(items, ParseFailure):
             self._reject(f"synthesize:{items.reason}", reply=True)
             return []
-        return [(kind, text) for text in self._take(items, want)]
+        return [(kind, text, {}) for text, _ in self._take(items, want)]
 
-    def _read_synthesis(self, reply: dict, n_hard: int, n_easy: int) -> list[tuple[str, str]]:
+    def _read_synthesis(self, reply: dict, n_hard: int, n_easy: int,
+                        with_answers: bool = False) -> list[tuple[str, str, dict]]:
+        """A guided reply, {"hard": [...], "easy": [...]} (or a list of {"text", "kind"}), as up
+        to `n_hard` hard and `n_easy` easy (kind, text, extra) triples; `with_answers`: extra
+        holds each text's answer ({"answer": {...}}) where its item gave one."""
         value = self._read(reply)
         if isinstance(value, ParseFailure):
             self._reject(f"synthesize:{value.reason}", reply=True)
@@ -264,24 +295,36 @@ class OpenAITeacher(Teacher):
             if isinstance(items, ParseFailure):
                 self._reject(f"synthesize:{items.reason}")
                 continue
-            out += [(kind, text) for text in self._take(items, want)]
+            out += [(kind, text, self._generated_answer(item) if with_answers else {})
+                    for text, item in self._take(items, want)]
         return out
 
-    def _take(self, items: list, want: int) -> list[str]:
-        """Up to `want` texts of the items, whitespace-normalised; what is not a text, what is
-        beyond `want` and what is missing are counted as rejections."""
-        texts = []
+    def _generated_answer(self, item: object) -> dict:
+        """{"answer": ...}: a labelled generation item's per-text answer (what the label call
+        would answer for it, without the text), or {} when the item holds none (a bare string,
+        or an object with only its text), counted as `synthesize:no_answer`; the label stage
+        then rejects the text as unlabelled."""
+        answer = answer_fields(item, _NOT_ANSWER) if isinstance(item, dict) else {}
+        if not answer:
+            self._reject("synthesize:no_answer")
+            return {}
+        return {"answer": answer}
+
+    def _take(self, items: list, want: int) -> list[tuple[str, object]]:
+        """Up to `want` (text, item) pairs of the items, the text whitespace-normalised; what is
+        not a text, what is beyond `want` and what is missing are counted as rejections."""
+        taken = []
         for item in items:
             text = item_text(item)
             if text is None:
                 self._reject("synthesize:not_text")
-            elif len(texts) < want:
-                texts.append(" ".join(text.split()))
+            elif len(taken) < want:
+                taken.append((" ".join(text.split()), item))
             else:
                 self._reject("synthesize:surplus")
-        if len(texts) < want:
-            self._reject("synthesize:missing", want - len(texts))
-        return texts
+        if len(taken) < want:
+            self._reject("synthesize:missing", want - len(taken))
+        return taken
 
     # -- label ----------------------------------------------------------------------------
     def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:
@@ -325,10 +368,7 @@ class OpenAITeacher(Teacher):
             elif number in answers:
                 self._reject("label:repeated_id")
             else:
-                answer = {key: value for key, value in item.items() if key != "id"}
-                if isinstance(answer.get("label"), str):
-                    answer["label"] = answer["label"].strip()
-                answers[number] = answer
+                answers[number] = answer_fields(item, ("id",))
         return {s["id"]: answers.get(n, {"error": "no answer for this text in the reply"})
                 for n, s in enumerate(chunk, 1)}
 

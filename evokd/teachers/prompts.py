@@ -1,10 +1,12 @@
 """Prompt templates: versioned files, one per task and call kind.
 
-    <teacher.prompts>/<task>/<kind>.md        kind: analyze | synthesize | synthesize_random | label
+    <teacher.prompts>/<task>/<kind>.md
+        kind: analyze | synthesize | synthesize_random | synthesize_labelled | label
 
 `synthesize` is the analysis-guided generation call (strategies evokd, evokd-uncertainty);
 `synthesize_random` the generation call that sees only the task and the label set (strategies
-random, uncertainty).
+random, uncertainty); `synthesize_labelled` the guided generation call that also answers each
+text's label (strategy evokd-gen-labels, which sends no label call).
 
 A template holds a system and a user message, each introduced by a line of its own,
 `=== system ===` and `=== user ===`. Placeholders are `$name` or `${name}`
@@ -23,14 +25,17 @@ from string import Template
 
 from evokd.errors import ConfigError
 
-KINDS = ("analyze", "synthesize", "synthesize_random", "label")
+KINDS = ("analyze", "synthesize", "synthesize_random", "synthesize_labelled", "label")
 _SECTION = re.compile(r"^===\s*(system|user)\s*===\s*$", re.MULTILINE)
 
 
 def synthesis_kind(strategy: str) -> str:
     """The generation template a `synthesize.strategy` reads: the no-feedback one for the
-    baselines that must not see the analysis (random, uncertainty), else the guided one."""
-    return "synthesize_random" if strategy in ("random", "uncertainty") else "synthesize"
+    baselines that must not see the analysis (random, uncertainty), the guided one that also
+    asks for labels for evokd-gen-labels, else the guided one."""
+    if strategy in ("random", "uncertainty"):
+        return "synthesize_random"
+    return "synthesize_labelled" if strategy == "evokd-gen-labels" else "synthesize"
 
 
 def template_path(prompt_set: str | Path, task: str, kind: str) -> Path:

@@ -28,17 +28,35 @@ def synthesize_random_schema(labels: list[str]) -> dict:
             "properties": {"texts": _strings()}}
 
 
+def _labelled(answer: dict, required: str) -> dict:
+    """{"hard": [...], "easy": [...]} of {"text", <the label call's per-text answer>} objects."""
+    item = {"type": "object", "additionalProperties": False, "required": ["text", required],
+            "properties": {"text": {"type": "string"}, required: answer}}
+    return {"type": "object", "additionalProperties": False, "required": ["hard", "easy"],
+            "properties": {"hard": {"type": "array", "items": item}, "easy": {"type": "array", "items": item}}}
+
+
 def analyze_schema(labels: list[str]) -> dict:
     return {"type": "object", "additionalProperties": False, "required": ["summary", "weak_labels"],
             "properties": {"summary": {"type": "string"},
                            "weak_labels": {"type": "array", "items": {"type": "string", "enum": labels}}}}
 
 
+def _class_label(labels: list[str]) -> dict:
+    return {"type": "string", "enum": labels}
+
+
 def classification_label_schema(labels: list[str]) -> dict:
     item = {"type": "object", "additionalProperties": False, "required": ["id", "label"],
-            "properties": {"id": {"type": "integer"}, "label": {"type": "string", "enum": labels}}}
+            "properties": {"id": {"type": "integer"}, "label": _class_label(labels)}}
     return {"type": "object", "additionalProperties": False, "required": ["labels"],
             "properties": {"labels": {"type": "array", "items": item}}}
+
+
+def classification_synthesize_labelled_schema(labels: list[str]) -> dict:
+    """Strategy evokd-gen-labels: hard and easy texts, each with its label (the label call's
+    per-text answer, {"label"}, beside the text)."""
+    return _labelled(_class_label(labels), "label")
 
 
 def classification_example(row: dict) -> str:
@@ -49,15 +67,24 @@ def classification_example(row: dict) -> str:
     return line + ")"
 
 
-def ner_label_schema(labels: list[str]) -> dict:
-    """Per text, its entities by surface form and type; evokd.tasks.spans maps them to BIO."""
+def _entities_schema(labels: list[str]) -> dict:
     entity = {"type": "object", "additionalProperties": False, "required": ["text", "type"],
               "properties": {"text": {"type": "string"}, "type": {"type": "string", "enum": labels}}}
+    return {"type": "array", "items": entity}
+
+
+def ner_label_schema(labels: list[str]) -> dict:
+    """Per text, its entities by surface form and type; evokd.tasks.spans maps them to BIO."""
     item = {"type": "object", "additionalProperties": False, "required": ["id", "entities"],
-            "properties": {"id": {"type": "integer"},
-                           "entities": {"type": "array", "items": entity}}}
+            "properties": {"id": {"type": "integer"}, "entities": _entities_schema(labels)}}
     return {"type": "object", "additionalProperties": False, "required": ["labels"],
             "properties": {"labels": {"type": "array", "items": item}}}
+
+
+def ner_synthesize_labelled_schema(labels: list[str]) -> dict:
+    """Strategy evokd-gen-labels: hard and easy sentences, each with its entities (the label
+    call's per-text answer, {"entities"}, beside the text)."""
+    return _labelled(_entities_schema(labels), "entities")
 
 
 def _entities(tokens: list[str], tags: list[str]) -> str:
@@ -77,8 +104,10 @@ def ner_example(row: dict) -> str:
 
 SCHEMAS: dict[str, dict[str, Callable[[list[str]], dict]]] = {
     "classification": {"synthesize": synthesize_schema, "synthesize_random": synthesize_random_schema,
+                       "synthesize_labelled": classification_synthesize_labelled_schema,
                        "label": classification_label_schema, "analyze": analyze_schema},
     "ner": {"synthesize": synthesize_schema, "synthesize_random": synthesize_random_schema,
+            "synthesize_labelled": ner_synthesize_labelled_schema,
             "label": ner_label_schema, "analyze": analyze_schema},
 }
 EXAMPLE_FORMATS: dict[str, Callable[[dict], str]] = {"classification": classification_example,
