@@ -37,17 +37,9 @@ def read_json(path: str | Path) -> Any:
         return json.load(fh)
 
 
-# What a JSON Lines file with no rows holds: one blank line, not zero bytes. DVC prints
-# "WARNING: '<out>' is empty." for every zero-byte output, at every stage that saves or checks it:
-# the inactive round slots' placeholders and empty rejected.jsonl files gave 164 such lines per
-# `dvc repro`, burying the warnings that matter. Readers here, pandas and `datasets` all read a
-# blank line as no rows.
-EMPTY_JSONL = "\n"
-
-
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
     lines = [json.dumps(r, ensure_ascii=False) for r in rows]
-    atomic_write_text(path, "".join(line + "\n" for line in lines) or EMPTY_JSONL)
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
 
 

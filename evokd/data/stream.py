@@ -15,8 +15,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from evokd.io import EMPTY_JSONL
-
 
 def chunked(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
     """Lists of at most `size` consecutive rows."""
@@ -68,8 +66,6 @@ class AtomicJsonl:
     def __exit__(self, kind, exc, tb) -> None:
         try:
             if kind is None:
-                if not self.count:
-                    self._fh.write(EMPTY_JSONL)
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
             self._fh.close()
