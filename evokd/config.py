@@ -308,6 +308,37 @@ class Config(_Block):
         return self
 
 
+def ignored_params(cfg: "Config", verb: str) -> list[str]:
+    """Params of stage `verb` set away from their defaults that this teacher and strategy never
+    read: each as a line saying why. DVC still re-runs the stage when one changes (its params
+    block is listed whole), so a user who changed one is told it bought nothing."""
+    syn, teacher = cfg.synthesize, cfg.teacher
+    simulated = teacher.provider == "simulated"
+    guided = syn.strategy not in ("random", "uncertainty")
+    rules = {
+        "synthesize": [
+            ("candidates", syn.candidates, not simulated, "the simulated teacher's pool draw"),
+            ("guided_share", syn.guided_share, not (simulated and guided),
+             "the simulated teacher's evokd strategies"),
+            ("overgenerate", syn.overgenerate, simulated or syn.strategy not in RANKED_STRATEGIES,
+             "the LLM teacher's uncertainty strategies (the simulated one ranks its `candidates`)"),
+            ("batches", syn.batches, simulated, "the LLM teacher"),
+            ("show_wrong", syn.show_wrong, simulated or not guided, "the LLM teacher's guided strategies"),
+            ("show_correct", syn.show_correct, simulated or not guided, "the LLM teacher's guided strategies"),
+        ],
+        "label": [("label_noise", teacher.label_noise, not simulated, "the simulated teacher")],
+    }
+    block = {"synthesize": SynthesizeConfig, "label": TeacherConfig}
+    out = []
+    for name, value, ignored, reader in rules.get(verb, []):
+        default = block[verb].model_fields[name].default
+        if ignored and value != default:
+            key = f"synthesize.{name}" if verb == "synthesize" else f"teacher.{name}"
+            out.append(f"{key} is {value:g} (default {default:g}), read only by {reader}: with "
+                       f"teacher.provider {teacher.provider} and strategy {syn.strategy} it changes nothing")
+    return out
+
+
 def _describe(err: dict) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]

@@ -78,3 +78,67 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("task: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def _with(**dotted) -> dict:
+    data = base()
+    for key, value in dotted.items():
+        block, name = key.split("__")
+        data.setdefault(block, {})[name] = value
+    return data
+
+
+def test_shipped_params_ignore_nothing():
+    from evokd.config import ignored_params
+
+    cfg = parse_config(base())
+    assert ignored_params(cfg, "synthesize") == [] and ignored_params(cfg, "label") == []
+
+
+@pytest.mark.parametrize("dotted, verb, expected", [
+    # the simulated teacher never over-generates or holds conversations
+    ({"synthesize__overgenerate": 5}, "synthesize", "synthesize.overgenerate is 5 (default 3)"),
+    ({"synthesize__batches": 2}, "synthesize", "synthesize.batches is 2 (default 4)"),
+    # guided_share is the evokd strategies' knob
+    ({"synthesize__strategy": "random", "synthesize__guided_share": 0.5}, "synthesize",
+     "synthesize.guided_share is 0.5 (default 1)"),
+    # label noise is simulated; an LLM's noise is its own
+    ({"teacher__provider": "openai", "teacher__model": "m", "teacher__label_noise": 0.2}, "label",
+     "teacher.label_noise is 0.2 (default 0)"),
+    ({"teacher__provider": "openai", "teacher__model": "m", "synthesize__candidates": 64}, "synthesize",
+     "synthesize.candidates is 64 (default 256)"),
+])
+def test_params_that_change_nothing_are_named(dotted, verb, expected):
+    from evokd.config import ignored_params
+
+    lines = ignored_params(parse_config(_with(**dotted)), verb)
+    assert len(lines) == 1 and lines[0].startswith(expected) and "changes nothing" in lines[0]
+
+
+def test_params_that_apply_are_not_named():
+    from evokd.config import ignored_params
+
+    cfg = parse_config(_with(synthesize__guided_share=0.5, synthesize__candidates=64, teacher__label_noise=0.1))
+    assert ignored_params(cfg, "synthesize") == [] and ignored_params(cfg, "label") == []
+    llm = parse_config(_with(teacher__provider="openai", teacher__model="m", synthesize__strategy="uncertainty",
+                             synthesize__overgenerate=5, synthesize__batches=2))
+    assert ignored_params(llm, "synthesize") == []
+
+
+def test_the_stage_warns_about_params_that_change_nothing(tmp_path, monkeypatch, caplog):
+    """What the user sees: `dvc repro` prints the warning from the stage that ignores the param."""
+    import json
+    import logging
+    from types import SimpleNamespace
+
+    from evokd.rounds.stage import run_round
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/plan").mkdir(parents=True)
+    (tmp_path / "data/plan/1.json").write_text(json.dumps({"round": 1, "active": True}))
+    teacher = SimpleNamespace(usage=SimpleNamespace(to_dict=lambda: {}), rejected={})
+    cfg = parse_config(_with(synthesize__overgenerate=5))
+    with caplog.at_level(logging.WARNING, logger="evokd"):
+        run_round("synthesize", 1, cfg, lambda cfg, k, t: {"samples": 0}, lambda: teacher)
+    assert "synthesize@1: synthesize.overgenerate is 5 (default 3)" in caplog.text
+    assert json.loads((tmp_path / "data/rounds/1/synthesize.meta.json").read_text())["samples"] == 0

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Callable
 
-from evokd.config import Config
+from evokd.config import Config, ignored_params
 from evokd.io import write_json
 from evokd.paths import Round
 
@@ -34,6 +34,8 @@ def run_round(verb: str, k: int, cfg: Config, step: Callable,
         write_json(Round(k).meta(verb), {"stage": name, "active": False})
         log.info("%s: inactive slot (rounds=%d), placeholders written", name, cfg.rounds)
         return
+    for line in ignored_params(cfg, verb):
+        log.warning("%s: %s", name, line)
     start = time.perf_counter()
     teacher = make_teacher() if make_teacher is not None else None
     result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)

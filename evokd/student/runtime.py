@@ -11,7 +11,7 @@ what to ask it for, in pure functions that can be tested without a GPU:
   in fp32 (`inference_device`).
 - `train.precision: auto` trains with mixed precision wherever the hardware does it natively:
   on CUDA in bf16 where the GPU supports it (Ampere and later), else fp16 (with loss scaling);
-  on a CPU with native bf16 (AVX512-BF16 or AMX) in bf16 autocast, 1.35x faster than fp32 for
+  on a CPU with native bf16 (AVX512-BF16 or AMX) in bf16 autocast, 1.6x faster than fp32 for
   MiniLM on this project's 2-core machine (BENCHMARKS.md); other CPUs train in fp32 (emulated
   bf16 is slower there). The weights, the optimizer and the checkpoint stay fp32 everywhere.
   `fp32` gives the same numbers on every CPU; `bf16` and `fp16` insist.
