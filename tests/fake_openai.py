@@ -25,6 +25,7 @@ import re
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -302,3 +303,26 @@ class FakeOpenAI:
 def fake_openai():
     with FakeOpenAI() as server:
         yield server
+
+
+def openai_config(server, tmp_path, strategy: str = "evokd", task: str = "classification",
+                  synthesize: dict | None = None, label: dict | None = None, **teacher):
+    """The shipped params.yaml with the openai teacher pointed at `server`: fast retries, one
+    request at a time, the cache under `tmp_path`; `synthesize`, `label` and `teacher` override."""
+    import yaml
+
+    from evokd.config import parse_config
+
+    root = Path(__file__).resolve().parents[1]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["task"] = task
+    if task == "ner":
+        params["dataset"] = {"train": "a.conll", "test": "b.conll"}
+    params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": server.url,
+                              "cache_dir": str(tmp_path / "cache"), "prompts": str(root / "prompts/default"),
+                              "backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5, "max_tries": 3,
+                              "max_concurrency": 1, **teacher})
+    params["synthesize"].update({"strategy": strategy, "batches": 4, **(synthesize or {})})
+    params["label"].update(label or {})
+    return parse_config(params)
+

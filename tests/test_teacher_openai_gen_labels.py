@@ -16,7 +16,7 @@ from string import Template
 import pytest
 import yaml
 
-from fake_openai import auto_reply, fake_openai, reply  # noqa: F401 (fixture)
+from fake_openai import auto_reply, fake_openai, openai_config, reply  # noqa: F401 (fixture)
 from evokd.cards.provenance import prompt_hashes
 from evokd.config import parse_config
 from evokd.errors import ConfigError
@@ -40,19 +40,10 @@ NER_FEEDBACK = [{"id": "n1", "text": "Peter flew to Paris", "tokens": ["Peter", 
 SUMMARY = "Confuses places with people."
 
 
-def make_cfg(server, tmp_path, strategy="evokd-gen-labels", task="classification", synthesize=None,
-             label=None, **teacher):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["task"] = task
-    if task == "ner":
-        params["dataset"] = {"train": "a.conll", "test": "b.conll"}
-    params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": server.url,
-                              "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default"),
-                              "backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5, "max_tries": 3,
-                              "max_concurrency": 1, **teacher})
-    params["synthesize"].update({"strategy": strategy, "batches": 4, **(synthesize or {})})
-    params["label"].update({"relabel_fraction": 0.0, "batch_size": 4, **(label or {})})
-    return parse_config(params)
+def make_cfg(server, tmp_path, strategy="evokd-gen-labels", label=None, **kwargs):
+    """No second labelling unless a test asks for it; 4 texts per labelling request."""
+    return openai_config(server, tmp_path, strategy,
+                         label={"relabel_fraction": 0.0, "batch_size": 4, **(label or {})}, **kwargs)
 
 
 def synth_request(n_hard=12, n_easy=4, task="classification"):

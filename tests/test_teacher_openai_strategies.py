@@ -13,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from fake_openai import fake_openai, reply  # noqa: F401 (fixture)
-from evokd.config import parse_config
+from fake_openai import fake_openai, openai_config, reply  # noqa: F401 (fixture)
 from evokd.errors import BudgetExceeded, ConfigError
 from evokd.student import uncertainty
 from evokd.teachers.base import SynthesisRequest
@@ -33,17 +31,8 @@ FEEDBACK = [
 SUMMARY = "Confuses places with people."
 
 
-def make_cfg(server, tmp_path, strategy, task="classification", synthesize=None, **teacher):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["task"] = task
-    if task == "ner":
-        params["dataset"] = {"train": "a.conll", "test": "b.conll"}
-    params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": server.url,
-                              "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default"),
-                              "backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5, "max_tries": 3,
-                              "max_concurrency": 1, **teacher})
-    params["synthesize"].update({"strategy": strategy, "batches": 4, "overgenerate": 3, **(synthesize or {})})
-    return parse_config(params)
+def make_cfg(server, tmp_path, strategy, synthesize=None, **kwargs):
+    return openai_config(server, tmp_path, strategy, synthesize={"overgenerate": 3, **(synthesize or {})}, **kwargs)
 
 
 def synth_request(n_hard=6, n_easy=2, labels=LABELS, feedback=FEEDBACK, student_dir="models/rounds/0"):
