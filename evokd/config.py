@@ -315,25 +315,26 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
     syn, teacher = cfg.synthesize, cfg.teacher
     simulated = teacher.provider == "simulated"
     guided = syn.strategy not in ("random", "uncertainty")
+    # Per stage: (key, ignored with this teacher and strategy?, who reads it).
     rules = {
         "synthesize": [
-            ("candidates", syn.candidates, not simulated, "the simulated teacher's pool draw"),
-            ("guided_share", syn.guided_share, not (simulated and guided),
-             "the simulated teacher's evokd strategies"),
-            ("overgenerate", syn.overgenerate, simulated or syn.strategy not in RANKED_STRATEGIES,
+            ("synthesize.candidates", not simulated or syn.strategy == "random",
+             "the simulated teacher's strategies that rank a pool draw (all but random)"),
+            ("synthesize.guided_share", not (simulated and guided), "the simulated teacher's evokd strategies"),
+            ("synthesize.overgenerate", simulated or syn.strategy not in RANKED_STRATEGIES,
              "the LLM teacher's uncertainty strategies (the simulated one ranks its `candidates`)"),
-            ("batches", syn.batches, simulated, "the LLM teacher"),
-            ("show_wrong", syn.show_wrong, simulated or not guided, "the LLM teacher's guided strategies"),
-            ("show_correct", syn.show_correct, simulated or not guided, "the LLM teacher's guided strategies"),
+            ("synthesize.batches", simulated, "the LLM teacher"),
+            ("synthesize.show_wrong", simulated or not guided, "the LLM teacher's guided strategies"),
+            ("synthesize.show_correct", simulated or not guided, "the LLM teacher's guided strategies"),
         ],
-        "label": [("label_noise", teacher.label_noise, not simulated, "the simulated teacher")],
+        "label": [("teacher.label_noise", not simulated, "the simulated teacher")],
     }
-    block = {"synthesize": SynthesizeConfig, "label": TeacherConfig}
     out = []
-    for name, value, ignored, reader in rules.get(verb, []):
-        default = block[verb].model_fields[name].default
+    for key, ignored, reader in rules.get(verb, []):
+        block_name, name = key.split(".")
+        block = getattr(cfg, block_name)
+        value, default = getattr(block, name), type(block).model_fields[name].default
         if ignored and value != default:
-            key = f"synthesize.{name}" if verb == "synthesize" else f"teacher.{name}"
             out.append(f"{key} is {value:g} (default {default:g}), read only by {reader}: with "
                        f"teacher.provider {teacher.provider} and strategy {syn.strategy} it changes nothing")
     return out

@@ -107,6 +107,9 @@ def test_shipped_params_ignore_nothing():
      "teacher.label_noise is 0.2 (default 0)"),
     ({"teacher__provider": "openai", "teacher__model": "m", "synthesize__candidates": 64}, "synthesize",
      "synthesize.candidates is 64 (default 256)"),
+    # the simulated random strategy draws its samples straight from the pool
+    ({"synthesize__strategy": "random", "synthesize__candidates": 64}, "synthesize",
+     "synthesize.candidates is 64 (default 256)"),
 ])
 def test_params_that_change_nothing_are_named(dotted, verb, expected):
     from evokd.config import ignored_params
