@@ -127,7 +127,8 @@ def main() -> None:
     # On a CPU with native bf16, evokd's default (train.precision: auto) trains in bf16 autocast
     # and the Trainer's default in fp32: both are also run in the other precision, so that the
     # ratio of the defaults can be read beside the like-for-like ones.
-    cpu_bf16 = detect_placement(args.device).precision == "bf16" and args.device == "cpu"
+    placement = detect_placement(args.device)
+    cpu_bf16 = placement.device == "cpu" and placement.precision == "bf16"
     names = ["evokd", "trainer_padded", "trainer_dynamic"]
     names += ["evokd_fp32", "trainer_dynamic_bf16"] if cpu_bf16 else []
     runs: dict[str, list[float]] = {k: [] for k in names + ["evokd_predict", "pipeline_predict"]}
@@ -168,6 +169,7 @@ def main() -> None:
     result = {"command": " ".join(sys.argv), "examples": args.examples, "epochs": args.epochs,
               "batch_size": args.batch_size, "max_length": args.max_length, "threads": torch.get_num_threads(),
               "device": torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else "cpu",
+              "evokd_precision": placement.precision_name,
               "examples_per_s_median": med, "runs": runs, "ratios": ratios}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -67,14 +67,14 @@ def _run_stage(verb: str, k: int, params: Path, step: Callable, teacher: bool = 
 
     with _user_errors():
         cfg = _config(params)
+        make_teacher = None
+        if teacher:
+            from evokd.rounds.spending import round_teacher
 
-        def make_teacher():
-            from evokd.rounds.spending import spent_before
-            from evokd.teachers import make_teacher
+            def make_teacher():
+                return round_teacher(cfg, k, verb, _api_key())
 
-            return make_teacher(cfg, api_key=_api_key(), spent=spent_before(k, verb))
-
-        run_round(verb, k, cfg, step, make_teacher if teacher else None)
+        run_round(verb, k, cfg, step, make_teacher)
 
 
 @app.command()

@@ -88,9 +88,9 @@ def test_cuda_device_is_honoured_and_cpu_can_be_forced(tmp_path):
     labels = sorted({r["label"] for r in rows})
     on_gpu = train_classifier(backbone_path("minilm"), rows, labels, TrainConfig(device="cuda", max_length=32),
                               tmp_path / "g", seed=0, epochs=1)
-    on_cpu = train_classifier(backbone_path("minilm"), rows, labels, TrainConfig(device="cpu", max_length=32),
-                              tmp_path / "c", seed=0, epochs=1)
-    assert (on_gpu["device"], on_cpu["device"], on_cpu["precision"]) == ("cuda", "cpu", "no")
+    on_cpu = train_classifier(backbone_path("minilm"), rows, labels,
+                              TrainConfig(device="cpu", precision="fp32", max_length=32), tmp_path / "c", seed=0, epochs=1)
+    assert (on_gpu["device"], on_cpu["device"], on_cpu["precision"]) == ("cuda", "cpu", "fp32")
     # Same seed, same batches: the first epoch's loss differs only by bf16 rounding.
     assert on_gpu["loss_per_epoch"][0] == pytest.approx(on_cpu["loss_per_epoch"][0], rel=0.05)
 

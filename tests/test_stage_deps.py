@@ -21,9 +21,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # What runs each stage, besides evokd/rounds/<stage>.py. The teacher stages also build a teacher
-# (through evokd.teachers.make_teacher, with the spending so far).
+# (evokd.rounds.spending.round_teacher, which cli.py hands to the runner).
 RUNNER = ["evokd.rounds.stage"]
-TEACHER = ["evokd.rounds.spending", "evokd.teachers"]
+TEACHER = ["evokd.rounds.spending"]
 ROOTS = {
     "prepare": RUNNER,
     "plan": [],
@@ -45,6 +45,18 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+def _runtime_nodes(tree: ast.AST):
+    """ast.walk, minus the bodies of `if TYPE_CHECKING:` (imports for type hints never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def imported(path: Path, top_level_only: bool = False) -> set[str]:
     """The evokd modules `path` imports anywhere in its body (or only at its top level)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -52,7 +64,7 @@ def imported(path: Path, top_level_only: bool = False) -> set[str]:
     if path.name == "__init__.py":
         package = ".".join(path.relative_to(ROOT).parent.parts)
     found: set[str] = set()
-    for node in (tree.body if top_level_only else ast.walk(tree)):
+    for node in (tree.body if top_level_only else _runtime_nodes(tree)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "evokd")
         elif isinstance(node, ast.ImportFrom):
@@ -126,6 +138,18 @@ def test_code_deps_exist():
         for dep in deps:
             if dep.startswith("evokd"):
                 assert (ROOT / dep).exists(), f"dvc.yaml stage {stage!r} depends on missing {dep}"
+
+
+def test_cli_hands_the_teacher_stages_only_what_the_roots_list():
+    """cli.py is not a dependency, so it must not import stage code the roots above miss: its
+    evokd imports are the stage modules, the runner, the teacher factory, config and errors
+    (parsing), and the non-stage commands' modules."""
+    stage_side = {"evokd.rounds.stage", "evokd.rounds.spending", "evokd.config", "evokd.errors"}
+    commands = {"evokd.rounds.plan", "evokd.teachers.openai", "evokd.share.export", "evokd.share",
+                "evokd.share.remote_cache", "evokd.teachers.cache", "evokd.rounds"}
+    stages = {f"evokd.rounds.{verb}" for verb in ROOTS}
+    unexpected = imported(ROOT / "evokd/cli.py") - stage_side - commands - stages
+    assert not unexpected, f"cli.py imports {sorted(unexpected)}: add them to the stage roots above"
 
 
 def test_the_import_walk_sees_imports_inside_functions(tmp_path):

@@ -19,7 +19,7 @@ import yaml
 from fake_openai import auto_reply, fake_openai, openai_config, reply  # noqa: F401 (fixture)
 from evokd.cards.provenance import prompt_hashes
 from evokd.config import parse_config
-from evokd.errors import ConfigError
+from evokd.errors import ConfigError, PipelineError
 from evokd.io import read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds import label as label_step
@@ -140,15 +140,16 @@ def test_labelled_replies_are_read_tolerantly(fake_openai, tmp_path):
         reply(json.dumps({"hard": [{"text": "Who wrote Faust ?", "label": " HUM "},
                                    "How far is the Moon ?",                   # no label
                                    {"text": "What is love ?"},               # no label either
+                                   {"text": "Who is Ada ?", "label": None},  # a null label
                                    7],                                       # not a text
                           "easy": {"question": "Where is Rome ?", "label": "LOC"}})),
         reply("no JSON here"))
     teacher = OpenAITeacher(cfg)
-    out = teacher.synthesize(synth_request(n_hard=6, n_easy=2))
+    out = teacher.synthesize(synth_request(n_hard=8, n_easy=2))
     assert [(s["text"], s.get("answer")) for s in out] == [
         ("Who wrote Faust ?", {"label": "HUM"}), ("How far is the Moon ?", None), ("What is love ?", None),
-        ("Where is Rome ?", {"label": "LOC"})]
-    assert teacher.rejected["synthesize:no_answer"] == 2 and teacher.rejected["synthesize:not_text"] == 1
+        ("Who is Ada ?", None), ("Where is Rome ?", {"label": "LOC"})]
+    assert teacher.rejected["synthesize:no_answer"] == 3 and teacher.rejected["synthesize:not_text"] == 1
     assert teacher.rejected["synthesize:not_json"] == 1 and teacher.usage.bad_replies == 1
 
 
@@ -175,6 +176,21 @@ def test_label_stage_takes_the_generation_labels_and_sends_no_label_request(fake
     labelled = read_jsonl(Round(1).labelled)
     assert {r["id"]: r["label"] for r in labelled} == {s["id"]: s["answer"]["label"] for s in samples}
     assert all("answer" not in r for r in labelled + read_jsonl(Round(1).train_set))
+
+
+@pytest.mark.parametrize("written, running", [("evokd", "evokd-gen-labels"), ("evokd-gen-labels", "evokd")])
+def test_label_stage_refuses_samples_written_for_the_other_labelling(fake_openai, tmp_path, monkeypatch,
+                                                                       written, running):
+    """A stage run by hand after switching strategy: labels from nowhere, or answers ignored."""
+    monkeypatch.chdir(tmp_path)
+    answer = {"answer": {"label": "HUM"}} if written == "evokd-gen-labels" else {}
+    prepared = stage_files(tmp_path, [{"id": "r1-a", "text": "Who wrote Faust ?", "kind": "hard", **answer}], LABELS)
+    write_json(Round(1).meta("synthesize"), {"strategy": written})
+    sent = fake_openai.count()
+    cfg = make_cfg(fake_openai, tmp_path, running)
+    with pytest.raises(PipelineError, match=f"written with synthesize.strategy {written}.*evokd synthesize --round 1"):
+        label_step.run(cfg, 1, OpenAITeacher(cfg), prepared)
+    assert fake_openai.count() == sent  # refused before any label request
 
 
 def test_wrong_or_missing_generation_labels_are_rejected_with_reasons(fake_openai, tmp_path, monkeypatch):

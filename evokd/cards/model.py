@@ -14,7 +14,9 @@ BACKBONES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
 INTENDED_USE = (
     "A small, fast {task} model for the label set above, distilled from the teacher named "
     "here on synthetic data (EvoKD: the teacher writes samples aimed at the student's "
-    "weaknesses, labels them in a separate call, and the student is retrained each round).")
+    "weaknesses, {labelling}, and the student is retrained each round).")
+LABELLING = {"label call": "labels them in a separate call",
+             "generation": "labels them as it writes them (strategy evokd-gen-labels)"}
 LIMITS = [
     "It knows only the labels above and the kinds of text the teacher wrote and the seed set showed; "
     "expect lower scores on text far from them (other domains, languages, lengths).",
@@ -77,7 +79,7 @@ def write_model_card(path: str | Path, facts: dict) -> None:
         + (f" on {facts['test_size']} held-out samples" if facts["test_size"] else "")
         + " (round 0 = the seed set alone).", "",
         f"| round | {metric} | accuracy |", "|---:|---:|---:|", rows,
-        "## Intended use", "", INTENDED_USE.format(task=task), "",
+        "## Intended use", "", INTENDED_USE.format(task=task, labelling=LABELLING[facts.get("labelled_by", "label call")]), "",
         "## Limits", "", *[f"- {line}" for line in LIMITS], "",
         f"Git revision of the project: {facts['git'].get('commit') or 'unknown'}.",
     ]

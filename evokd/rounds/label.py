@@ -38,7 +38,7 @@ from typing import Iterator
 from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
 from evokd.data.textnorm import LeakIndex, normalize
 from evokd.data.stream import AtomicJsonl, SeenTexts, chunked
-from evokd.errors import BatchPending
+from evokd.errors import BatchPending, PipelineError
 from evokd.io import iter_jsonl, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds import relabel
@@ -66,6 +66,21 @@ def generation_answers(chunk: list[dict]) -> tuple[list[dict], dict[str, dict]]:
         answers[row["id"]] = answer if isinstance(answer, dict) and answer else {"error": NO_GENERATION_LABEL}
         rows.append(row)
     return rows, answers
+
+
+def written_for_generation_labels(cfg: Config, rnd: Round) -> bool:
+    """Whether this round takes its labels from the generation reply (evokd-gen-labels), after
+    checking that synthesized.jsonl was written under the same choice: a file written by another
+    strategy has no answers (every text would be rejected as unlabelled), or answers that a label
+    call would silently ignore. `dvc repro` never mixes them; a stage run by hand could."""
+    wanted = cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
+    written = read_json(rnd.meta("synthesize")).get("strategy") if rnd.meta("synthesize").exists() else None
+    if written is not None and (written in GENERATION_LABELLED_STRATEGIES) != wanted:
+        raise PipelineError(f"{rnd.synthesized} was written with synthesize.strategy {written}, and this "
+                            f"label stage runs with {cfg.synthesize.strategy}: one takes labels from the "
+                            f"generation reply and the other does not; re-run `evokd synthesize --round "
+                            f"{rnd.k}` first (`dvc repro` does it for you)")
+    return wanted
 
 
 def _text_problem(cfg: Config, text: str, norm: str, seen: SeenTexts,
@@ -157,13 +172,13 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
             seen.add(normalize(row["text"]))
             train_set.write(row)
         known = train_set.count
-        from_generation = cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
+        from_generation = written_for_generation_labels(cfg, rnd)
         for chunk in chunked(iter_jsonl(rnd.synthesized), size):
             n_samples += len(chunk)
-            answers, second_answers = {}, {}
-            if from_generation:  # no label call: the generation reply's answers
-                chunk, answers = generation_answers(chunk)
-            else:
+            second_answers = {}
+            # `answer` never travels on into labelled.jsonl or the train set
+            chunk, answers = generation_answers(chunk)
+            if not from_generation:
                 try:
                     answers = teacher.label(chunk, labels)
                 except BatchPending as exc:  # submit every chunk's batch before stopping

@@ -3,9 +3,10 @@ noise from the teacher itself (the student comparison in evokd.rounds.noise cann
 label from a hard sample; a teacher that disagrees with itself can).
 
 Which samples: `label.relabel_fraction` of each chunk, chosen by a hash of (seed, sample id) —
-fixed for a round, independent of the text and of the answer. They are chosen *before* the first
-labelling, so that in batch mode (`teacher.mode: batch`) both labellings are submitted in the same
-run; only the accepted ones are compared, which is a uniform sample of the accepted items.
+fixed for a round, independent of the text and of the answer. Both labellings of a chunk are
+requested before either is read, so that in batch mode (`teacher.mode: batch`) both are submitted
+in the same run; only the accepted ones are compared, which is a uniform sample of the accepted
+items.
 
 The re-label is the teacher's own `label` call with `draw=1` (openai: the same request template
 with another draw in the cache key and another sampling seed, the texts grouped with other

@@ -37,3 +37,13 @@ def spent_before(k: int, verb: str) -> Usage:
     for step in steps(k)[: steps(k).index(verb)]:
         _add(total, k, step)
     return total
+
+
+def round_teacher(cfg, k: int, verb: str, api_key: str | None):
+    """The teacher for stage `verb@k`, its budget charged with what the earlier teacher stages
+    spent (`spent_before`). The teacher stages' runner calls this; it is one of their DVC code
+    dependencies, so a change here re-runs them."""
+    from evokd.teachers import make_teacher
+
+    return make_teacher(cfg, api_key=api_key, spent=spent_before(k, verb))
+

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from evokd.config import Config, ignored_params
 from evokd.io import write_json
 from evokd.paths import Round
 
+if TYPE_CHECKING:
+    from evokd.teachers.base import Teacher
+
 log = logging.getLogger("evokd")
 
+
 def run_round(verb: str, k: int, cfg: Config, step: Callable,
-              make_teacher: Callable[[], object] | None = None) -> None:
+              make_teacher: Callable[[], "Teacher"] | None = None) -> None:
     """Run `step` for round slot `k` (or write placeholders when the slot is inactive) and record
     data/rounds/<k>/<verb>.meta.json: wall time, the step's result, the teacher's usage.
 
@@ -34,8 +38,9 @@ def run_round(verb: str, k: int, cfg: Config, step: Callable,
         write_json(Round(k).meta(verb), {"stage": name, "active": False})
         log.info("%s: inactive slot (rounds=%d), placeholders written", name, cfg.rounds)
         return
-    for line in ignored_params(cfg, verb):
-        log.warning("%s: %s", name, line)
+    if k == 1:  # once per pipeline, not per round: a changed param re-runs round 1 too
+        for line in ignored_params(cfg, verb):
+            log.warning("%s: %s", name, line)
     start = time.perf_counter()
     teacher = make_teacher() if make_teacher is not None else None
     result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)
@@ -56,7 +61,8 @@ def run_prepare(cfg: Config, step: Callable) -> None:
     log.info("prepare finished in %.1fs %s", wall, brief(result))
 
 
-def teacher_meta(teacher) -> dict:
+def teacher_meta(teacher: "Teacher") -> dict:
+    """The teacher's usage, and its rejections by reason when there were any."""
     meta = {"teacher": teacher.usage.to_dict()}
     if teacher.rejected:
         meta["teacher_rejected"] = dict(sorted(teacher.rejected.items()))

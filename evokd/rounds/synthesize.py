@@ -39,4 +39,5 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     kinds: dict[str, int] = {}
     for s in samples:
         kinds[s["kind"]] = kinds.get(s["kind"], 0) + 1
-    return {"synthesized": len(samples), "kinds": kinds}
+    # The label stage checks it: evokd-gen-labels rows carry answers the others do not.
+    return {"synthesized": len(samples), "kinds": kinds, "strategy": cfg.synthesize.strategy}

@@ -82,5 +82,5 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
     return {
         "examples": n, "epochs": epochs, "steps": total, "loss_per_epoch": losses,
         "wall_s": round(wall, 2), "examples_per_s": round(n * epochs / wall, 1) if wall else None,
-        "world_size": size, "device": placement.device, "precision": placement.precision,
+        "world_size": size, "device": placement.device, "precision": placement.precision_name,
     }

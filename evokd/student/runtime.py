@@ -23,8 +23,10 @@ what to ask it for, in pure functions that can be tested without a GPU:
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass
 
+from evokd.config import TrainConfig
 from evokd.errors import ConfigError
 
 
@@ -33,10 +35,15 @@ class Placement:
     """The device the student trains on and the mixed precision mode `accelerate` uses there."""
 
     device: str  # "cpu" | "cuda"
-    precision: str  # "no" | "bf16" | "fp16"
+    precision: str  # "no" | "bf16" | "fp16" (accelerate's names)
+
+    @property
+    def precision_name(self) -> str:
+        """As `train.precision` spells it, for logs and meta files: fp32 | bf16 | fp16."""
+        return "fp32" if self.precision == "no" else self.precision
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = typing.get_args(TrainConfig.model_fields["precision"].annotation)  # auto, fp32, bf16, fp16
 
 
 def select_placement(requested: str, cuda_available: bool, bf16_supported: bool,

@@ -305,6 +305,7 @@ class OpenAITeacher(Teacher):
         or an object with only its text), counted as `synthesize:no_answer`; the label stage
         then rejects the text as unlabelled."""
         answer = answer_fields(item, _NOT_ANSWER) if isinstance(item, dict) else {}
+        answer = {key: value for key, value in answer.items() if value is not None}  # "label": null
         if not answer:
             self._reject("synthesize:no_answer")
             return {}
