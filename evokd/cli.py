@@ -57,9 +57,11 @@ def _config(params: Path):
     return load_config(params)
 
 
-def _api_key() -> str | None:
-    """The teacher's API key: from the environment only, never from params or files."""
-    return os.environ.get("OPENAI_API_KEY") or None
+def _api_key(cfg) -> str | None:
+    """The teacher's API key: from the environment only, never from params or files
+    (AZURE_OPENAI_API_KEY with `teacher.azure`, else OPENAI_API_KEY)."""
+    name = "AZURE_OPENAI_API_KEY" if cfg.teacher.azure is not None else "OPENAI_API_KEY"
+    return os.environ.get(name) or None
 
 
 def _run_stage(verb: str, k: int, params: Path, step: Callable, teacher: bool = False) -> None:
@@ -72,7 +74,7 @@ def _run_stage(verb: str, k: int, params: Path, step: Callable, teacher: bool = 
             from evokd.rounds.spending import round_teacher
 
             def make_teacher():
-                return round_teacher(cfg, k, verb, _api_key())
+                return round_teacher(cfg, k, verb, _api_key(cfg))
 
         run_round(verb, k, cfg, step, make_teacher)
 
@@ -164,7 +166,8 @@ app.add_typer(teacher_app, name="teacher")
 
 @teacher_app.command("check")
 def teacher_check(params: Path = ParamsOpt) -> None:
-    """Send one small request: says whether the endpoint, model and key work, or what is wrong."""
+    """Send each teacher stage's request shape (tiny prompts): says whether the endpoint, model
+    and key work, which request fields the endpoint refused, and what to set."""
     from evokd.errors import ConfigError
     from evokd.teachers.openai import check_endpoint
 
@@ -172,7 +175,7 @@ def teacher_check(params: Path = ParamsOpt) -> None:
         cfg = _config(params)
         if not cfg.teacher.model:
             raise ConfigError("teacher.model is not set; name the endpoint's model in params.yaml")
-        typer.echo(check_endpoint(cfg, _api_key()))
+        typer.echo(check_endpoint(cfg, _api_key(cfg)))
 
 
 @app.command()

@@ -7,7 +7,9 @@ below the CLI reads YAML or the environment.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
 
 import yaml
@@ -89,6 +91,36 @@ class BudgetConfig(_Block):
     max_usd: Optional[float] = Field(None, gt=0.0)
 
 
+# OpenAI's reasoning models (o1, o3, o4-mini, ...; the GPT-5 family) by name: they take
+# `max_completion_tokens`, not `max_tokens`, and only their default temperature. A proxy or an Azure
+# deployment may hide the name: `teacher.reasoning` says it outright.
+_REASONING_NAME = re.compile(r"^(o\d+(-|$)|gpt-5)")
+_OPENAI_HOSTS = ("api.openai.com",)
+TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+
+
+def looks_like_reasoning_model(model: Optional[str]) -> bool:
+    """True for OpenAI reasoning model names (o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, ...),
+    also behind a provider prefix (`openai/o3-mini`)."""
+    return bool(model) and bool(_REASONING_NAME.match(model.lower().rsplit("/", 1)[-1]))
+
+
+class AzureConfig(_Block):
+    """An Azure OpenAI resource, reached through the SDK's Azure client (the key comes from the
+    AZURE_OPENAI_API_KEY environment variable only)."""
+
+    endpoint: str  # https://<resource>.openai.azure.com
+    api_version: str  # e.g. 2024-10-21 (GA); reasoning models need 2024-12-01-preview or later
+    deployment: Optional[str] = None  # the deployment's name; null = teacher.model
+
+    @model_validator(mode="after")
+    def _url(self) -> "AzureConfig":
+        if not self.endpoint.startswith(("https://", "http://")):
+            raise ValueError(f"teacher.azure.endpoint must be a URL (https://<resource>.openai.azure.com), "
+                             f"got {self.endpoint!r}")
+        return self
+
+
 class TeacherConfig(_Block):
     """Who plays the teacher. `simulated` runs offline from the labelled train pool; `openai`
     calls any OpenAI-compatible chat-completions endpoint (key from OPENAI_API_KEY only).
@@ -113,11 +145,30 @@ class TeacherConfig(_Block):
     cache_namespace: Optional[str] = None
     # The prompt set: templates under <prompts>/<task>/{analyze,synthesize,label}.md.
     prompts: str = "prompts/default"
-    temperature: float = Field(0.9, ge=0.0, le=2.0)  # synthesize and analyze
-    label_temperature: float = Field(0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(2048, ge=16)  # completion tokens per request
+    # null = not sent (the endpoint's default). Reasoning models sample at their own default
+    # only: for them neither is sent, and the first teacher stage says so (docs/teacher-servers.md).
+    temperature: Optional[float] = Field(0.9, ge=0.0, le=2.0)  # synthesize and analyze
+    label_temperature: Optional[float] = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(2048, ge=16)  # completion tokens per request (the visible reply)
     # Ask for JSON through a JSON-schema response_format; turn off for endpoints that reject it.
     json_schema: bool = True
+    # Send the sampling seed (tells apart otherwise identical conversations); off for endpoints
+    # that refuse `seed`.
+    send_seed: bool = True
+    # A reasoning model (hidden reasoning tokens, no temperature, `max_completion_tokens`):
+    # null = by the model's name (OpenAI o-series, gpt-5*), true/false where the name hides it.
+    reasoning: Optional[bool] = None
+    # Sent as `reasoning_effort` when set (OpenAI: minimal/low/medium/high; some models none/xhigh).
+    reasoning_effort: Optional[Literal["none", "minimal", "low", "medium", "high", "xhigh"]] = None
+    # Reasoning models: completion tokens allowed for hidden reasoning on top of max_tokens (the
+    # output cap sent is their sum; reasoning tokens are billed as completion tokens).
+    reasoning_headroom: int = Field(8192, ge=0)
+    # The name the output cap is sent under. auto: max_completion_tokens to api.openai.com, Azure
+    # and reasoning models, max_tokens to other servers (vLLM, Ollama, llama.cpp know it). A 400
+    # that names the one sent switches to the other, once, with a warning and a record.
+    token_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
+    # Azure OpenAI (instead of base_url): endpoint, api_version, deployment.
+    azure: Optional[AzureConfig] = None
     # Operational (not DVC params): how requests are sent.
     max_concurrency: int = Field(4, ge=1, le=64)
     timeout_s: float = Field(60.0, gt=0.0)
@@ -125,11 +176,43 @@ class TeacherConfig(_Block):
     backoff_s: float = Field(1.0, ge=0.0)  # first retry delay; doubles per try, with jitter
     max_backoff_s: float = Field(60.0, ge=0.0)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)  # per model, USD per 1M tokens
+    # When and how the price table was last compared with the providers' price lists.
+    prices_checked: Optional[str] = None
     budget: BudgetConfig = BudgetConfig()
 
     def base_urls(self) -> list[Optional[str]]:
         """The endpoints as a list ([None] = api.openai.com)."""
         return list(self.base_url) if isinstance(self.base_url, list) else [self.base_url]
+
+    def is_reasoning(self) -> bool:
+        """Whether the model is taken for a reasoning model (`reasoning`, else by its name)."""
+        return self.reasoning if self.reasoning is not None else looks_like_reasoning_model(self.model)
+
+    def output_cap(self) -> int:
+        """The completion tokens a request may use: max_tokens, plus reasoning_headroom for a
+        reasoning model (its hidden reasoning counts against the same cap)."""
+        return self.max_tokens + (self.reasoning_headroom if self.is_reasoning() else 0)
+
+    def resolved_token_param(self) -> str:
+        """The request field the output cap goes under (see `token_param`)."""
+        if self.token_param != "auto":
+            return self.token_param
+        if self.is_reasoning() or self.azure is not None:
+            return "max_completion_tokens"
+        hosts = [urlsplit(url).hostname if url else _OPENAI_HOSTS[0] for url in self.base_urls()]
+        return "max_completion_tokens" if all(h in _OPENAI_HOSTS for h in hosts) else "max_tokens"
+
+    @model_validator(mode="after")
+    def _azure(self) -> "TeacherConfig":
+        if self.azure is None:
+            return self
+        if self.base_url is not None:
+            raise ValueError("teacher.azure and teacher.base_url are both set: Azure OpenAI is reached through "
+                             "teacher.azure.endpoint; set teacher.base_url: null")
+        if self.mode == "batch":
+            raise ValueError("teacher.mode batch is not supported with teacher.azure (Azure's Batch API takes "
+                             "other endpoints); use teacher.mode: online")
+        return self
 
     @model_validator(mode="after")
     def _fleet(self) -> "TeacherConfig":
@@ -337,7 +420,22 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
         if ignored and value != default:
             out.append(f"{key} is {value:g} (default {default:g}), read only by {reader}: with "
                        f"teacher.provider {teacher.provider} and strategy {syn.strategy} it changes nothing")
-    return out
+    return out + unsent_params(cfg, verb)
+
+
+def unsent_params(cfg: "Config", verb: str) -> list[str]:
+    """The sampling params of stage `verb` that are set but not sent, because the teacher is a
+    reasoning model (it samples only at its default temperature): each as a line saying so."""
+    teacher = cfg.teacher
+    if teacher.provider != "openai" or not teacher.is_reasoning():
+        return []
+    key = {"synthesize": "temperature", "analyze": "temperature", "label": "label_temperature"}.get(verb)
+    value = getattr(teacher, key) if key else None
+    if value is None:
+        return []
+    return [f"teacher.{key} is {value:g} but is not sent: {teacher.model!r} is taken for a reasoning model "
+            f"(teacher.reasoning), which samples only at its default temperature; set teacher.{key}: null "
+            f"to say so in params.yaml (docs/teacher-servers.md)"]
 
 
 def _describe(err: dict) -> str:

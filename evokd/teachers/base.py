@@ -24,8 +24,10 @@ class Usage:
     lines of a batch file, not as requests of their own: `teacher.mode: batch`); `calls` counts
     the answers used, `cache_hits` those read from the response cache.
     Tokens and `cost_usd` cover every answer used, cached or not (what the pipeline costs, the
-    same on every run); `sent_cost_usd` only what this run paid for. `bad_replies` counts
-    replies that could not be read (each is rejected with a reason, never a crash)."""
+    same on every run); `sent_cost_usd` only what this run paid for. `reasoning_tokens` is the
+    part of `completion_tokens` a reasoning model spent on hidden reasoning (billed as
+    completion). `bad_replies` counts replies that could not be read (each is rejected with a
+    reason, never a crash); `truncated` those of them cut off at the output cap."""
 
     calls: int = 0
     requests: int = 0
@@ -33,9 +35,11 @@ class Usage:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
     cost_usd: float = 0.0
     sent_cost_usd: float = 0.0
     bad_replies: int = 0
+    truncated: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,8 +6,20 @@ timeouts and dropped connections with exponential backoff and jitter, waits at l
 `max_tries` with a TeacherError that says what kept failing. 401/403/404/400 are not retried:
 they are configuration mistakes, reported with what to change.
 
-The API key is handed in by the caller (the CLI reads OPENAI_API_KEY); every message this module
-builds passes through `redact`, so the key never reaches an exception, a log line or a file.
+The API key is handed in by the caller (the CLI reads OPENAI_API_KEY, or AZURE_OPENAI_API_KEY
+with `teacher.azure`); every message this module builds passes through `redact`, so the key never
+reaches an exception, a log line or a file. With `teacher.azure` the requests go through the SDK's
+`AzureOpenAI` client (`/openai/deployments/<deployment>/chat/completions?api-version=...`, the key
+in an `api-key` header).
+
+Request shape: callers hand over *sampling* params under evokd's own names, the output cap as
+`max_tokens` whatever the endpoint calls it; the cache key is computed from them, so the wire
+name never changes which cached reply a request finds. `wire` renames the cap to the field this
+endpoint takes (`token_param`: `max_tokens` or `max_completion_tokens`). An endpoint that answers
+400 naming the field sent (OpenAI: `code` unsupported_parameter, `param` max_tokens) is sent the
+other name from then on: a warning, and a line in `adaptations` (recorded in the stage's meta).
+Any other refused param is a configuration matter, reported with the key to set
+(`refusal_hint`). See docs/teacher-servers.md.
 """
 
 from __future__ import annotations
@@ -74,21 +86,73 @@ class Stopped(TeacherError):
     """A request not sent (or not retried) because a sibling request failed for good."""
 
 
+class Refused(TeacherError):
+    """The endpoint refused a request field (`param`, evokd's name for it); the message says
+    what to set."""
+
+    def __init__(self, message: str, param: str, reason: str):
+        super().__init__(message)
+        self.param, self.reason = param, reason
+
+
+# The names an endpoint may take the output cap under; evokd's own name for it is "max_tokens".
+TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+# What to set when an endpoint refuses a param evokd sends (the request field -> the fix).
+REFUSAL_HINTS = {
+    "max_tokens": "the endpoint wants max_completion_tokens: set teacher.token_param: max_completion_tokens "
+                  "(a run switches by itself, with a warning)",
+    "max_completion_tokens": "the endpoint knows only max_tokens: set teacher.token_param: max_tokens "
+                             "(a run switches by itself, with a warning)",
+    "temperature": "the model samples only at its default temperature (a reasoning model): set "
+                   "teacher.reasoning: true, or teacher.temperature and teacher.label_temperature: null",
+    "seed": "set teacher.send_seed: false",
+    "reasoning_effort": "the model takes no reasoning effort: set teacher.reasoning_effort: null",
+    "response_format": "this endpoint does not take JSON-schema output: set teacher.json_schema: false",
+}
+
+
+def refused_param(exc) -> Optional[str]:
+    """The request field a 400/422 reply refuses, or None: OpenAI and Azure name it in `param`
+    (code unsupported_parameter / unsupported_value); other servers only in the message."""
+    if getattr(exc, "status_code", None) not in (400, 422):
+        return None
+    body = getattr(exc, "body", None)
+    err = body.get("error", body) if isinstance(body, dict) else None
+    param = err.get("param") if isinstance(err, dict) else None
+    if isinstance(param, str) and param in REFUSAL_HINTS:
+        return param
+    text = f" {_body_message(exc).lower()} "
+    if "response_format" in text or "schema" in text:
+        return "response_format"
+    # The name the message mentions first ("'max_tokens' is not supported ... use
+    # 'max_completion_tokens'" refuses max_tokens); quoted or as a word of its own.
+    found = []
+    for name in REFUSAL_HINTS:
+        spots = [text.find(f"{q}{name}{e}") for q, e in (("'", "'"), ('"', '"'), ("`", "`"), (" ", " "))]
+        spots = [i for i in spots if i >= 0]
+        if spots:
+            found.append((min(spots), name))
+    return min(found)[1] if found else None
+
+
 class ChatClient:
     """A thread-safe sender of chat-completions requests to one endpoint, or to a fleet of
     replicas of one model (several `teacher.base_url`s): each try goes to the next endpoint in
     turn, so load spreads evenly and a retry after a failure lands on another replica. Replies
-    are the same whichever replica answers (the cache key has no URL in it)."""
+    are the same whichever replica answers (the cache key has no URL in it).
+
+    `azure` (an evokd.config.AzureConfig) sends through the SDK's Azure client instead."""
 
     def __init__(self, base_url: Optional[str] | list[str], api_key: Optional[str], timeout_s: float,
                  policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
-                 on_attempt: Callable[[], None] = lambda: None, seed: int = 0):
+                 on_attempt: Callable[[], None] = lambda: None, seed: int = 0,
+                 token_param: str = "max_tokens", azure=None, model: Optional[str] = None):
         import openai
 
-        urls = base_url if isinstance(base_url, (list, tuple)) else [base_url]
-        self.base_urls = [(url or DEFAULT_BASE_URL).rstrip("/") for url in urls] or [DEFAULT_BASE_URL]
-        self.base_url = self.base_urls[0]
-        self._turn = 0  # the endpoint the next try goes to (round robin)
+        if token_param not in TOKEN_PARAMS:
+            raise ValueError(f"token_param must be one of {TOKEN_PARAMS}, got {token_param!r}")
+        self.token_param = token_param  # may switch once: see `complete`
+        self.adaptations: list[str] = []  # what was changed at run time, for the stage's meta
         self._key = api_key or ""
         self.policy, self.sleep, self.on_attempt = policy, sleep, on_attempt
         self._rng = random.Random(seed)
@@ -98,9 +162,48 @@ class ChatClient:
         for name in ("openai", "httpx", "httpx2", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self._sdk = openai
-        self._clients = [openai.OpenAI(api_key=api_key or NO_KEY, base_url=url, timeout=timeout_s,
-                                       max_retries=0) for url in self.base_urls]
+        self.azure = azure
+        if azure is not None:
+            if not api_key:
+                raise TeacherError("teacher.azure is set but AZURE_OPENAI_API_KEY is not: export the key of "
+                                   "the Azure OpenAI resource in the environment (never in params.yaml)")
+            deployment = azure.deployment or model
+            self.base_urls = [f"{azure.endpoint.rstrip('/')}/openai/deployments/{deployment}"]
+            self._clients = [openai.AzureOpenAI(
+                azure_endpoint=azure.endpoint, azure_deployment=deployment, api_version=azure.api_version,
+                api_key=api_key, timeout=timeout_s, max_retries=0)]
+        else:
+            urls = base_url if isinstance(base_url, (list, tuple)) else [base_url]
+            self.base_urls = [(url or DEFAULT_BASE_URL).rstrip("/") for url in urls] or [DEFAULT_BASE_URL]
+            self._clients = [openai.OpenAI(api_key=api_key or NO_KEY, base_url=url, timeout=timeout_s,
+                                           max_retries=0) for url in self.base_urls]
+        self.base_url = self.base_urls[0]
+        self._turn = 0  # the endpoint the next try goes to (round robin)
         self._client = self._clients[0]
+
+    def wire(self, sampling: dict) -> dict:
+        """The request fields for `sampling` (evokd's names): the output cap under the name this
+        endpoint takes."""
+        body = dict(sampling)
+        if "max_tokens" in body and self.token_param != "max_tokens":
+            body[self.token_param] = body.pop("max_tokens")
+        return body
+
+    def _switch_token_param(self, refused: str, url: str) -> bool:
+        """After a 400 refusing the cap's field: send the other name from now on (True), or
+        False when that name was already tried (the refusal is then reported)."""
+        with self._rng_lock:
+            if refused != self.token_param:
+                return True  # another thread switched already
+            other = TOKEN_PARAMS[1 - TOKEN_PARAMS.index(refused)]
+            if any(line.startswith(f"token_param: {other} ->") for line in self.adaptations):
+                return False
+            self.token_param = other
+            line = f"token_param: {refused} -> {other} ({url} refused {refused!r})"
+            self.adaptations.append(line)
+        log.warning("teacher: %s refused %r; sending the output cap as %r from now on (set "
+                    "teacher.token_param: %s to skip the refused request)", url, refused, other, other)
+        return True
 
     def _next(self):
         """(url, SDK client) of the endpoint the next try goes to."""
@@ -120,14 +223,16 @@ class ChatClient:
         """Send one request (retrying what is worth retrying); the reply as a plain dict."""
         sdk = self._sdk
         last = ""
-        for attempt in range(1, self.policy.max_tries + 1):
+        attempt = 0
+        while attempt < self.policy.max_tries:
+            attempt += 1
             if self.stop.is_set():
                 raise Stopped("stopped: another teacher request failed")
             self.on_attempt()
             retry_after = None
             url, client = self._next()
             try:
-                response = client.chat.completions.create(model=model, messages=messages, **sampling)
+                response = client.chat.completions.create(model=model, messages=messages, **self.wire(sampling))
                 return self._reply(response)
             except sdk.APITimeoutError:
                 last = "no reply within the timeout (teacher.timeout_s)"
@@ -135,6 +240,10 @@ class ChatClient:
                 last = f"cannot connect to {url}: {self.redact(str(exc.__cause__ or exc))}"
             except sdk.APIStatusError as exc:
                 status = exc.status_code
+                refused = refused_param(exc)
+                if refused in TOKEN_PARAMS and "max_tokens" in sampling and self._switch_token_param(refused, url):
+                    attempt -= 1  # the same request with the cap renamed: not a failed try
+                    continue
                 if status not in RETRY_STATUS and status < 500:
                     raise self.fatal(exc, model, url) from None
                 retry_after = parse_retry_after(exc.response.headers)
@@ -152,6 +261,9 @@ class ChatClient:
         status = exc.status_code
         url = url or self.base_url
         if status == 401:
+            if self.azure is not None:
+                return TeacherError(f"the Azure endpoint {url} refused the API key (HTTP 401): set a valid "
+                                    f"AZURE_OPENAI_API_KEY in the environment")
             return TeacherError(f"the endpoint {url} refused the API key (HTTP 401): set a "
                                 f"valid OPENAI_API_KEY in the environment (or none for a local server)")
         if status == 403:
@@ -159,24 +271,38 @@ class ChatClient:
                                 f"lack access to model {model!r} or to this project")
         body = self.redact(_body_message(exc))
         if status == 404:
+            if self.azure is not None:
+                return TeacherError(f"no deployment at {url} (HTTP 404: {body}): check teacher.azure.deployment "
+                                    f"(or teacher.model), teacher.azure.endpoint and teacher.azure.api_version")
             return TeacherError(f"model {model!r} not found at {url} (HTTP 404: {body}): "
                                 f"check teacher.model, and that teacher.base_url ends in /v1 where "
                                 f"the server needs it")
-        hint = ""
-        if status in (400, 422) and ("response_format" in body.lower() or "schema" in body.lower()):
-            hint = "; this endpoint may not support JSON-schema output: set teacher.json_schema: false"
-        return TeacherError(f"the endpoint {url} rejected the request (HTTP {status}: {body}){hint}")
+        refused = refused_param(exc)
+        message = f"the endpoint {url} rejected the request (HTTP {status}: {body})"
+        if refused:
+            return Refused(f"{message}; {REFUSAL_HINTS[refused]} (docs/teacher-servers.md)",
+                           "max_tokens" if refused in TOKEN_PARAMS else refused, body)
+        return TeacherError(message)
 
     @staticmethod
     def _reply(response) -> dict:
+        """The reply as a plain dict. `usage` keeps what accounting needs: prompt and completion
+        tokens, the total, and the hidden reasoning tokens (`completion_tokens_details`)."""
         choice = response.choices[0] if response.choices else None
         usage = response.usage
+        counts = None
+        if usage is not None:
+            counts = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+            if getattr(usage, "total_tokens", None) is not None:
+                counts["total_tokens"] = usage.total_tokens
+            details = getattr(usage, "completion_tokens_details", None)
+            if details is not None and getattr(details, "reasoning_tokens", None) is not None:
+                counts["reasoning_tokens"] = details.reasoning_tokens
         return {
             "content": choice.message.content if choice else None,
             "finish_reason": choice.finish_reason if choice else None,
             "model": response.model,
-            "usage": ({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
-                      if usage is not None else None),
+            "usage": counts,
         }
 
 

@@ -39,10 +39,13 @@ class ChatRequest:
 class Dispatcher:
     def __init__(self, client: ChatClient, model: str, cache: ResponseCache, ledger: Ledger,
                  usage: Usage, max_concurrency: int = 4, namespace: str | None = None,
-                 batch: "BatchRunner | None" = None):
+                 batch: "BatchRunner | None" = None, hidden_reasoning: bool = False):
         self.client, self.model, self.cache, self.ledger = client, model, cache, ledger
         self.usage, self.max_concurrency, self.namespace = usage, max_concurrency, namespace
         self.batch = batch
+        # A reasoning model: a reply without usage is charged its whole output cap (its hidden
+        # reasoning cannot be estimated from the visible text).
+        self.hidden_reasoning = hidden_reasoning
         self._lock = threading.Lock()
 
     def reservation(self, request: ChatRequest) -> int:
@@ -90,7 +93,7 @@ class Dispatcher:
                 request["namespace"] = self.namespace
             self.cache.put(keys[i], request, reply)
             replies[i] = reply
-            cost = self.ledger.cost(*_tokens(reply, requests[i]))
+            cost = self.ledger.cost(*_tokens(reply, requests[i], self.hidden_reasoning)[:2])
             with self._lock:
                 self.usage.calls += 1
                 self.usage.sent_cost_usd += cost
@@ -119,34 +122,48 @@ class Dispatcher:
                       "sampling": requests[i].sampling, "draw": requests[i].draw}
             if self.namespace:
                 record["namespace"] = self.namespace
-            body = {"model": self.model, "messages": requests[i].messages, **requests[i].sampling}
+            body = {"model": self.model, "messages": requests[i].messages, **self.client.wire(requests[i].sampling)}
             items.append(BatchItem(keys[i], body, record))
         self.batch.run(items)  # raises BatchPending while any reply is still missing
         for i in todo:
             replies[i] = self.cache.get(keys[i])
-            cost = self.ledger.cost(*_tokens(replies[i], requests[i]))
+            cost = self.ledger.cost(*_tokens(replies[i], requests[i], self.hidden_reasoning)[:2])
             with self._lock:
                 self.usage.calls += 1
                 self.usage.batch_requests += 1
                 self.usage.sent_cost_usd += cost
 
     def _account(self, reply: dict, request: ChatRequest) -> None:
-        prompt, completion = _tokens(reply, request)
+        prompt, completion, reasoning = _tokens(reply, request, self.hidden_reasoning)
         cost = self.ledger.charge(prompt, completion)
         with self._lock:
             self.usage.prompt_tokens += prompt
             self.usage.completion_tokens += completion
+            self.usage.reasoning_tokens += reasoning
             self.usage.cost_usd += cost
 
 
-def _tokens(reply: dict, request: ChatRequest) -> tuple[int, int]:
-    """Prompt and completion tokens of a reply; estimated when the endpoint reports none."""
+def _tokens(reply: dict, request: ChatRequest, hidden_reasoning: bool = False) -> tuple[int, int, int]:
+    """Prompt tokens, completion tokens (hidden reasoning included: it is billed as completion)
+    and, of those, reasoning tokens, of a reply; estimated when the endpoint reports none.
+
+    OpenAI and Azure count `completion_tokens_details.reasoning_tokens` inside `completion_tokens`
+    (total = prompt + completion). A server that reports them beside it shows more in
+    `total_tokens`, or more reasoning than completion; either way they are added."""
     usage = reply.get("usage")
     if isinstance(usage, dict) and usage:
-        return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+        prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+        reasoning, total = _count(usage.get("reasoning_tokens")), _count(usage.get("total_tokens"))
+        if total > prompt + completion:
+            completion = total - prompt
+        elif reasoning > completion:
+            completion += reasoning
+        return prompt, completion, min(reasoning, completion)
     content = reply.get("content")
     completion = (len(content) if isinstance(content, str) else 0) // 3 + 1
-    return estimate_prompt_tokens(request.messages), completion
+    if hidden_reasoning:  # the worst case: the whole cap
+        completion = max(completion, _count(request.sampling.get("max_tokens")))
+    return estimate_prompt_tokens(request.messages), completion, 0
 
 
 def _count(value: object) -> int:

@@ -40,7 +40,7 @@ from evokd.teachers import schemas
 from evokd.teachers.base import SynthesisRequest, Teacher, Usage
 from evokd.teachers.budget import Ledger, Price
 from evokd.teachers.cache import ResponseCache
-from evokd.teachers.client import ChatClient, RetryPolicy
+from evokd.teachers.client import REFUSAL_HINTS, ChatClient, Refused, RetryPolicy
 from evokd.teachers.dispatch import ChatRequest, Dispatcher
 from evokd.teachers.parse import ParseFailure, as_list, extract_json, item_text
 from evokd.teachers.prompts import load_template
@@ -85,6 +85,49 @@ def prompt_overlap(text: str, prompt_grams: set) -> float:
     return round(len(grams & prompt_grams) / len(grams), 3) if grams else 0.0
 
 
+def sampling_params(cfg: Config, kind: str, labels: list[str]) -> dict:
+    """The params of one `kind` request (synthesize, synthesize_random, synthesize_labelled,
+    label, analyze) under evokd's names, which the cache key is made of:
+
+    - `max_tokens`: the output cap, `teacher.output_cap()` (a reasoning model's includes
+      `reasoning_headroom`); the client sends it as max_tokens or max_completion_tokens, a name
+      that changes nothing in the reply, so it is not in the key;
+    - `temperature` (label_temperature for label): not for a reasoning model, which samples only
+      at its default, nor when null; the key then holds none, as the request does;
+    - `seed` (teacher.send_seed), `reasoning_effort` (when set), and the JSON-schema
+      `response_format` (teacher.json_schema).
+
+    A non-reasoning model with the default settings gets exactly the params of earlier versions,
+    so existing caches stay valid."""
+    t = cfg.teacher
+    temperature = t.label_temperature if kind == "label" else t.temperature
+    sampling: dict = {}
+    if temperature is not None and not t.is_reasoning():
+        sampling["temperature"] = temperature
+    sampling["max_tokens"] = t.output_cap()
+    if t.send_seed:
+        sampling["seed"] = cfg.seed
+    if t.reasoning_effort is not None:
+        sampling["reasoning_effort"] = t.reasoning_effort
+    if t.json_schema:
+        sampling["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": f"evokd_{kind}", "strict": True, "schema": schemas.schema(cfg.task, kind, labels)}}
+    return sampling
+
+
+def make_client(cfg: Config, api_key: Optional[str], timeout_s: Optional[float] = None,
+                policy: Optional[RetryPolicy] = None, on_attempt=lambda: None,
+                base_url=None) -> ChatClient:
+    """The ChatClient for `teacher` (its endpoints, or Azure; the output cap's field name)."""
+    t = cfg.teacher
+    return ChatClient(
+        base_url if base_url is not None else t.base_url, api_key,
+        timeout_s if timeout_s is not None else t.timeout_s,
+        policy or RetryPolicy(t.max_tries, t.backoff_s, t.max_backoff_s),
+        on_attempt=on_attempt, seed=cfg.seed, token_param=t.resolved_token_param(),
+        azure=t.azure, model=t.model)
+
+
 class OpenAITeacher(Teacher):
     def __init__(self, cfg: Config, api_key: Optional[str] = None, spent: Optional[Usage] = None,
                  client: Optional[ChatClient] = None):
@@ -99,17 +142,15 @@ class OpenAITeacher(Teacher):
         self.ledger = Ledger(price, t.budget.max_tokens, t.budget.max_usd,
                              spent_tokens=spent.prompt_tokens + spent.completion_tokens,
                              spent_usd=spent.cost_usd, cache_hint=f" ({t.cache_dir})")
-        self.client = client or ChatClient(
-            t.base_url, api_key, t.timeout_s,
-            RetryPolicy(t.max_tries, t.backoff_s, t.max_backoff_s),
-            on_attempt=self._count_attempt, seed=cfg.seed)
+        self.client = client or make_client(cfg, api_key, on_attempt=self._count_attempt)
         cache, batch = ResponseCache(t.cache_dir), None
         if t.mode == "batch":  # the OpenAI Batch API: submit, stop, collect on a later run
             from evokd.teachers.batch import BatchRunner
 
             batch = BatchRunner(self.client._client, cache, self.client.base_url, self.client.redact)
-        self.dispatcher = Dispatcher(self.client, t.model, cache, self.ledger,
-                                     self.usage, t.max_concurrency, t.cache_namespace, batch)
+        self.dispatcher = Dispatcher(self.client, t.model, cache, self.ledger, self.usage, t.max_concurrency,
+                                     t.cache_namespace, batch, hidden_reasoning=t.is_reasoning())
+        self._truncated_notes: list[str] = []
 
     def _count_attempt(self) -> None:
         with self._lock:
@@ -123,23 +164,60 @@ class OpenAITeacher(Teacher):
 
     # -- requests -------------------------------------------------------------------------
     def _sampling(self, kind: str, labels: list[str]) -> dict:
-        sampling = {"temperature": self.t.label_temperature if kind == "label" else self.t.temperature,
-                    "max_tokens": self.t.max_tokens, "seed": self.cfg.seed}
-        if self.t.json_schema:
-            sampling["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": f"evokd_{kind}", "strict": True,
-                "schema": schemas.schema(self.cfg.task, kind, labels)}}
-        return sampling
+        """The params of a `kind` request, under evokd's names (the cache key is made of them;
+        the client renames the output cap for the endpoint): see `sampling_params`."""
+        return sampling_params(self.cfg, kind, labels)
+
+    def _seeded(self, sampling: dict, seed: int) -> dict:
+        """`sampling` with its own seed (when seeds are sent at all: teacher.send_seed)."""
+        return {**sampling, "seed": seed} if self.t.send_seed else sampling
+
+    def request_shape(self) -> dict:
+        """What this teacher sends, for the stage's meta: the output cap and the field it went
+        under, what is set but not sent, and what was changed at run time."""
+        t = self.t
+        shape = {"reasoning": t.is_reasoning(), "token_param": self.client.token_param,
+                 "output_cap": t.output_cap(), "reasoning_effort": t.reasoning_effort,
+                 "seed": t.send_seed, "json_schema": t.json_schema}
+        if t.is_reasoning():
+            unsent = {f"teacher.{k}": getattr(t, k) for k in ("temperature", "label_temperature")
+                      if getattr(t, k) is not None}
+            if unsent:
+                shape["not_sent"] = unsent
+        if self.client.adaptations:
+            shape["adaptations"] = list(self.client.adaptations)
+        if self._truncated_notes:
+            shape["truncated"] = self._truncated_notes[:5]
+        return shape
 
     def _template(self, kind: str):
         return load_template(self.t.prompts, self.cfg.task, kind)
 
     def _read(self, reply: dict) -> object:
-        """The JSON in a reply, or a ParseFailure (a cut-off reply says so)."""
+        """The JSON in a reply, or a ParseFailure. A reply cut off at the output cap is
+        `truncated`, counted (`usage.truncated`) and named with what to raise; an empty one
+        whose tokens all went to hidden reasoning says so."""
         value = extract_json(reply.get("content"))
-        if isinstance(value, ParseFailure) and reply.get("finish_reason") == "length":
-            return ParseFailure("truncated", "the reply hit teacher.max_tokens")
-        return value
+        if not (isinstance(value, ParseFailure) and reply.get("finish_reason") == "length"):
+            return value
+        usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
+        reasoning = usage.get("reasoning_tokens") or 0
+        cap = self.t.output_cap()
+        if value.reason == "empty_reply" and reasoning:
+            detail = (f"empty reply: all {usage.get('completion_tokens')} completion tokens went to hidden "
+                      f"reasoning ({reasoning}), the output cap is {cap}; raise teacher.reasoning_headroom "
+                      f"or lower teacher.reasoning_effort")
+        else:
+            detail = (f"the reply hit the output cap ({cap} tokens"
+                      + (f", {reasoning} of them hidden reasoning" if reasoning else "")
+                      + "); raise teacher.max_tokens" + (" or teacher.reasoning_headroom" if self.t.is_reasoning() else ""))
+        with self._lock:
+            self.usage.truncated += 1
+            first = not self._truncated_notes
+            self._truncated_notes.append(detail)
+        if first:
+            log.warning("teacher: a reply was truncated: %s", detail)
+        return ParseFailure("truncated", detail)
 
     # -- synthesize -----------------------------------------------------------------------
     def synthesize(self, request: SynthesisRequest) -> list[dict]:
@@ -211,8 +289,8 @@ class OpenAITeacher(Teacher):
             plan.append((b, want, messages))
             # Every conversation of every round sends these same messages: only its own
             # sampling seed makes the model write something else each time.
-            sampling = {**self._sampling("synthesize_random", request.labels),
-                        "seed": _rng(cfg.seed, self._draw(k, b)).randrange(2**31)}
+            sampling = self._seeded(self._sampling("synthesize_random", request.labels),
+                                    _rng(cfg.seed, self._draw(k, b)).randrange(2**31))
             requests.append(ChatRequest(messages, sampling, draw=self._draw(k, b)))
         replies = self.dispatcher.run(requests)
         return self._samples(plan, replies, lambda reply, want: self._read_texts(reply, want, kind))
@@ -334,7 +412,7 @@ class OpenAITeacher(Teacher):
         chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
         sampling = self._sampling("label", labels)
         if draw:  # a second labelling: another sample, cached apart from the first
-            sampling["seed"] = self.cfg.seed + draw
+            sampling = self._seeded(sampling, self.cfg.seed + draw)
         requests = []
         for chunk in chunks:
             texts = "\n".join(f"{n}. {' '.join(s['text'].split())}" for n, s in enumerate(chunk, 1))
@@ -401,17 +479,102 @@ class OpenAITeacher(Teacher):
         return {"summary": value["summary"].strip(), "weak_labels": list(dict.fromkeys(known))}
 
 
-def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
-    """Send one tiny request (never cached); a line saying what answered, or a TeacherError."""
+# The request kind each strategy's generation sends (OpenAITeacher.synthesize).
+_SYNTHESIZE_KIND = {"evokd": "synthesize", "evokd-uncertainty": "synthesize", "random": "synthesize_random",
+                    "uncertainty": "synthesize_random", "evokd-gen-labels": "synthesize_labelled"}
+CHECK_PROMPT = ("This is a connection check of a program's '{kind}' request, not a task. Reply with the "
+                "smallest JSON value the requested format allows (empty lists, an empty string), nothing else.")
+
+
+def stage_requests(cfg: Config) -> list[tuple[str, str]]:
+    """(stage, request kind) of each teacher request shape the configured pipeline sends."""
+    return [("analyze", "analyze"), ("synthesize", _SYNTHESIZE_KIND[cfg.synthesize.strategy]),
+            ("label", "label")]
+
+
+def _check_labels(cfg: Config) -> tuple[list[str], str]:
+    """The label set the schemas enumerate: the prepared one, else placeholders (the schema's
+    shape, which is what an endpoint may refuse, is the same)."""
+    from evokd.io import read_json
+    from evokd.paths import Prepared
+
+    path = Prepared().labels
+    if path.exists():
+        return list(read_json(path)["labels"]), f"labels from {path}"
+    return ["LABEL_A", "LABEL_B"], "placeholder labels (run `evokd prepare` for the real ones)"
+
+
+def _sent(client: ChatClient, sampling: dict) -> str:
+    """The request fields as sent, in short."""
+    parts = []
+    for key, value in client.wire(sampling).items():
+        if key == "response_format":
+            parts.append(f"response_format=json_schema({value['json_schema']['name']}, strict)")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def _check_stage(cfg: Config, client: ChatClient, stage: str, kind: str, labels: list[str]) -> tuple[list[str], bool]:
+    """Send `stage`'s exact request shape with a tiny prompt; refused fields are dropped one by
+    one to find every one. Lines to print, and whether the endpoint refused something that
+    needs a params change (a token-name switch does not: runs make it by themselves)."""
     t = cfg.teacher
-    lines = []
-    for url in t.base_urls():  # every replica of a fleet, one request each
-        client = ChatClient(url, api_key, min(t.timeout_s, 30.0), RetryPolicy(2, 0.5, 2.0))
+    sampling = sampling_params(cfg, kind, labels)
+    messages = [{"role": "user", "content": CHECK_PROMPT.format(kind=kind)}]
+    shape, refused, needs_change = _sent(client, sampling), [], False
+    for _ in range(len(sampling) + 2):
+        before = len(client.adaptations)
         start = time.perf_counter()
-        reply = client.complete(t.model, [{"role": "user", "content": "Reply with the single word: ok"}],
-                                {"max_tokens": 5, "temperature": 0.0})
+        try:
+            reply = client.complete(t.model, messages, sampling)
+        except Refused as exc:
+            refused.append(f"    refused {exc.param if exc.param != 'max_tokens' else client.token_param}: "
+                           f"{exc.reason} -> {str(exc).rsplit('; ', 1)[-1]}")
+            needs_change = True
+            sampling = {k: v for k, v in sampling.items() if k != exc.param}
+            continue
         took = time.perf_counter() - start
-        said = (reply.get("content") or "").strip()[:40]
-        lines.append(f"ok: {client.base_url} answered as model {reply.get('model') or t.model!r} in "
-                     f"{took:.1f}s ({said!r})")
-    return "\n".join(lines)
+        for line in client.adaptations[before:]:
+            old = line.split(":", 1)[1].split("->")[0].strip()
+            refused.append(f"    refused {old} -> {REFUSAL_HINTS[old]}")
+        break
+    else:
+        return [f"  {stage}: still refused after dropping {len(refused)} field(s)", *refused], True
+    value, note = extract_json(reply.get("content")), ""
+    if isinstance(value, ParseFailure):
+        note = f"; the reply is not JSON ({value.reason}, finish_reason {reply.get('finish_reason')})"
+    usage = reply.get("usage") or {}
+    if usage.get("reasoning_tokens"):
+        note += f"; {usage['reasoning_tokens']} hidden reasoning tokens"
+    head = f"  {stage} ({kind}): " + ("ok" if not refused else "answered only without the refused field(s)")
+    lines = [f"{head} in {took:.1f}s{note}", f"    sent: {shape}", *refused]
+    if t.is_reasoning():
+        unsent = [k for k in ("temperature", "label_temperature") if getattr(t, k) is not None]
+        if unsent:
+            lines.append(f"    not sent: teacher.{' and teacher.'.join(unsent)} (a reasoning model samples only "
+                         f"at its default)")
+    return lines, needs_change
+
+
+def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
+    """Send each teacher stage's exact request shape (its params, response_format schema and
+    output cap; a tiny prompt, never cached) to each endpoint: lines saying what answered, what
+    was sent, and which fields the endpoint refused with what to set. Raises TeacherError when
+    the endpoint cannot be used as configured (its message holds the same lines)."""
+    t = cfg.teacher
+    labels, where = _check_labels(cfg)
+    lines, bad = [], False
+    for url in ([None] if t.azure is not None else t.base_urls()):  # every replica of a fleet
+        client = make_client(cfg, api_key, timeout_s=min(t.timeout_s, 30.0), policy=RetryPolicy(2, 0.5, 2.0),
+                             base_url=url)
+        lines.append(f"{client.base_url} (model {t.model!r}, {'reasoning' if t.is_reasoning() else 'chat'} "
+                     f"request shape, {where}):")
+        for stage, kind in stage_requests(cfg):
+            stage_lines, needs_change = _check_stage(cfg, client, stage, kind, labels)
+            lines += stage_lines
+            bad |= needs_change
+    if bad:
+        raise TeacherError("the endpoint refused part of evokd's requests:\n" + "\n".join(lines)
+                           + "\nSet what each refused line says in params.yaml, then run `evokd teacher check` again.")
+    return "\n".join(["ok: every teacher stage's request was answered", *lines])
