@@ -8,6 +8,19 @@ texts as its prompt asks for; the labelled generation call (strategy evokd-gen-l
 each text with a label, or NER entities, from the schema's enum). Every request is recorded (path, headers, body,
 and `t_in`/`t_out`: when it arrived and when its reply was sent).
 
+`provider` makes it behave like a given kind of endpoint, per that provider's documented behaviour
+(docs/teacher-servers.md):
+- "compatible" (default): accepts every field evokd sends (vLLM, Ollama, llama.cpp ignore or take them);
+- "reasoning": an OpenAI reasoning model (o-series, GPT-5): `max_tokens` and a temperature other than
+  1 get OpenAI's 400 bodies (REASONING_MAX_TOKENS_400, reasoning_temperature_400); every reply first
+  spends `reasoning_tokens` hidden tokens, reported in `usage.completion_tokens_details` and counted
+  in `completion_tokens`; when they and the visible reply do not fit `max_completion_tokens`, the
+  reply is empty with finish_reason "length";
+- "no-json-schema": a server that refuses a JSON-schema `response_format` (llama.cpp's 400 body).
+`azure` ({"deployment", "api_version", "key"}) serves Azure OpenAI's URL shape instead of /v1:
+`POST /openai/deployments/<deployment>/chat/completions?api-version=<version>` with the key in an
+`api-key` header; a wrong key is a 401, another deployment or API version a 404 (Azure's bodies).
+
 It also implements what the SDK uses of the Batch API: `POST /files` (multipart upload),
 `POST /batches`, `GET /batches/{id}` and `GET /files/{id}/content`. A batch's lines are answered
 by the same responder; the batch reports `in_progress` for its first `batch_polls` look-ups, then
@@ -24,6 +37,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections import deque
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,8 +46,45 @@ import pytest
 
 
 def reply(content: str, prompt_tokens: int = 100, completion_tokens: int = 50,
-          finish_reason: str = "stop") -> dict:
-    return {"content": content, "usage": (prompt_tokens, completion_tokens), "finish_reason": finish_reason}
+          finish_reason: str = "stop", reasoning_tokens: int | None = None) -> dict:
+    """A 200 reply; `reasoning_tokens` (part of `completion_tokens`, as OpenAI counts them) is
+    reported in usage.completion_tokens_details."""
+    return {"content": content, "usage": (prompt_tokens, completion_tokens), "finish_reason": finish_reason,
+            "reasoning_tokens": reasoning_tokens}
+
+
+# OpenAI's 400 bodies for a reasoning model sent what it does not take (the issue's texts).
+REASONING_MAX_TOKENS_400 = {"error": {
+    "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+               "Use 'max_completion_tokens' instead.",
+    "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}}
+
+
+def reasoning_temperature_400(value: float) -> dict:
+    return {"error": {
+        "message": f"Unsupported value: 'temperature' does not support {value!r} with this model. "
+                   f"Only the default (1) value is supported.",
+        "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}}
+
+
+# llama.cpp's server refusing a JSON-schema response_format (ggml-org/llama.cpp issue 11847).
+NO_JSON_SCHEMA_400 = {"error": {"code": 400, "message": 'Either "json_schema" or "grammar" can be specified, '
+                                "but not both", "type": "invalid_request_error"}}
+AZURE_401 = {"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API "
+                       "endpoint. Make sure to provide a valid key for an active subscription and use a "
+                       "correct regional API endpoint for your resource."}}
+AZURE_DEPLOYMENT_404 = {"error": {"code": "DeploymentNotFound", "message": "The API deployment for this "
+                                  "resource does not exist. If you created the deployment within the last 5 "
+                                  "minutes, please wait a moment and try again."}}
+AZURE_404 = {"error": {"code": "404", "message": "Resource not found"}}
+PROVIDERS = ("compatible", "reasoning", "no-json-schema")
+
+
+def usage_body(prompt: int, completion: int, reasoning: int | None) -> dict:
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    if reasoning is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
 
 
 def status(code: int, headers: dict | None = None, message: str = "error") -> dict:
@@ -105,7 +156,10 @@ def auto_reply(body: dict, n_hard: int = 3, n_easy: int = 1) -> dict:
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, provider: str = "compatible", azure: dict | None = None,
+                 reasoning_tokens: int = 256) -> None:
+        assert provider in PROVIDERS, provider
+        self.provider, self.azure, self.reasoning_tokens = provider, azure, reasoning_tokens
         self.requests: list[dict] = []
         self.queue: deque = deque()
         self.responder = auto_reply
@@ -151,6 +205,13 @@ class FakeOpenAI:
                     return
                 record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                           "body": body, "t_in": time.time(), "t_out": None}
+                refusal = server._refusal(self.path, record["headers"], body)
+                if refusal is not None:  # what this provider answers such a request
+                    record["refused"] = refusal[0]
+                    with server.lock:
+                        server.requests.append(record)
+                    self._send(*refusal)
+                    return
                 with server.lock:
                     server.requests.append(record)
                     action = server.queue.popleft() if server.queue else None
@@ -165,14 +226,13 @@ class FakeOpenAI:
                 if "status" in action:
                     self._send(action["status"], action["body"], action["headers"])
                     return
-                prompt, completion = action["usage"]
+                content, finish, usage = server._completion(body, action)
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake-model"),
-                    "choices": [{"index": 0, "finish_reason": action["finish_reason"],
-                                 "message": {"role": "assistant", "content": action["content"]}}],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                              "total_tokens": prompt + completion}})
+                    "choices": [{"index": 0, "finish_reason": finish,
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": usage})
                 record["t_out"] = time.time()  # the reply is sent (for race checks)
 
             def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
@@ -193,8 +253,45 @@ class FakeOpenAI:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"  # Azure's endpoint
+        self.url = f"{self.root}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    # -- provider behaviour ------------------------------------------------------------------
+    def _refusal(self, raw_path: str, headers: dict, body: dict) -> tuple[int, dict] | None:
+        """(status, body) of this provider's error for a chat request, or None to answer it."""
+        path, _, query = raw_path.partition("?")
+        if self.azure is not None:
+            if headers.get("api-key") != self.azure["key"]:
+                return 401, AZURE_401
+            if path != f"/openai/deployments/{self.azure['deployment']}/chat/completions":
+                return 404, AZURE_DEPLOYMENT_404
+            if urllib.parse.parse_qs(query).get("api-version") != [self.azure["api_version"]]:
+                return 404, AZURE_404
+        if self.provider == "reasoning":
+            if "max_tokens" in body:
+                return 400, REASONING_MAX_TOKENS_400
+            if "temperature" in body and body["temperature"] != 1:
+                return 400, reasoning_temperature_400(body["temperature"])
+        if self.provider == "no-json-schema" and (body.get("response_format") or {}).get("type") == "json_schema":
+            return 400, NO_JSON_SCHEMA_400
+        return None
+
+    def _completion(self, body: dict, action: dict) -> tuple[str, str, dict]:
+        """(content, finish_reason, usage) of a reply action. A reasoning model first spends
+        `reasoning_tokens` hidden tokens; what does not fit `max_completion_tokens` is cut: the
+        reasoning first, so a cap below it leaves an empty reply."""
+        prompt, completion = action["usage"]
+        reasoning = action.get("reasoning_tokens")
+        content, finish = action["content"], action["finish_reason"]
+        if self.provider == "reasoning" and reasoning is None:
+            reasoning = self.reasoning_tokens
+            completion += reasoning  # OpenAI counts reasoning inside completion_tokens
+            cap = body.get("max_completion_tokens")
+            if cap is not None and completion > cap:
+                reasoning = min(reasoning, cap)
+                content, finish, completion = "", "length", cap
+        return content, finish, usage_body(prompt, completion, reasoning)
 
     # -- the Batch API -----------------------------------------------------------------------
     def _new_id(self, prefix: str) -> str:
@@ -260,16 +357,20 @@ class FakeOpenAI:
                 errors.append({"id": f"req-{n}", "custom_id": item["custom_id"], "error": None,
                                "response": {"status_code": 500, "body": {"error": {"message": "boom"}}}})
                 continue
+            refusal = self._refusal("/v1/chat/completions", {"api-key": (self.azure or {}).get("key")}, item["body"])
+            if refusal is not None:
+                errors.append({"id": f"req-{n}", "custom_id": item["custom_id"], "error": None,
+                               "response": {"status_code": refusal[0], "body": refusal[1]}})
+                continue
             action = self.responder(item["body"])
-            prompt, completion = action["usage"]
+            content, finish, usage = self._completion(item["body"], action)
             out.append({"id": f"req-{n}", "custom_id": item["custom_id"], "error": None, "response": {
                 "status_code": 200, "request_id": f"r{n}", "body": {
                     "id": f"chatcmpl-b{n}", "object": "chat.completion", "created": int(time.time()),
                     "model": item["body"].get("model", "fake-model"),
-                    "choices": [{"index": 0, "finish_reason": action["finish_reason"],
-                                 "message": {"role": "assistant", "content": action["content"]}}],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                              "total_tokens": prompt + completion}}}})
+                    "choices": [{"index": 0, "finish_reason": finish,
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": usage}}})
         batch["status"] = "completed"
         batch["output_file_id"] = self._new_id("file")
         self.files[batch["output_file_id"]] = "".join(json.dumps(o) + "\n" for o in out).encode()
@@ -318,6 +419,9 @@ def openai_config(server, tmp_path, strategy: str = "evokd", task: str = "classi
     params["task"] = task
     if task == "ner":
         params["dataset"] = {"train": "a.conll", "test": "b.conll"}
+    if server.azure is not None:  # the Azure client instead of base_url
+        teacher = {"base_url": None, "azure": {"endpoint": server.root, "api_version": server.azure["api_version"],
+                                               "deployment": server.azure["deployment"]}, **teacher}
     params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": server.url,
                               "cache_dir": str(tmp_path / "cache"), "prompts": str(root / "prompts/default"),
                               "backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5, "max_tries": 3,

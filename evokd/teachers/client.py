@@ -184,10 +184,8 @@ class ChatClient:
     def wire(self, sampling: dict) -> dict:
         """The request fields for `sampling` (evokd's names): the output cap under the name this
         endpoint takes."""
-        body = dict(sampling)
-        if "max_tokens" in body and self.token_param != "max_tokens":
-            body[self.token_param] = body.pop("max_tokens")
-        return body
+        name = self.token_param
+        return {(name if key == "max_tokens" else key): value for key, value in sampling.items()}
 
     def _switch_token_param(self, refused: str, url: str) -> bool:
         """After a 400 refusing the cap's field: send the other name from now on (True), or

@@ -36,6 +36,7 @@ from typing import Optional
 
 from evokd.config import Config
 from evokd.data.textnorm import shingles
+from evokd.errors import TeacherError
 from evokd.teachers import schemas
 from evokd.teachers.base import SynthesisRequest, Teacher, Usage
 from evokd.teachers.budget import Ledger, Price
@@ -523,8 +524,8 @@ def _check_stage(cfg: Config, client: ChatClient, stage: str, kind: str, labels:
     sampling = sampling_params(cfg, kind, labels)
     messages = [{"role": "user", "content": CHECK_PROMPT.format(kind=kind)}]
     shape, refused, needs_change = _sent(client, sampling), [], False
+    before = len(client.adaptations)
     for _ in range(len(sampling) + 2):
-        before = len(client.adaptations)
         start = time.perf_counter()
         try:
             reply = client.complete(t.model, messages, sampling)
