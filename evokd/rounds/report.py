@@ -164,8 +164,11 @@ def run(cfg: Config) -> dict:
         f"Teacher: {t['calls']} calls, {t['requests']} requests sent, "
         + (f"{t['batch_requests']} answered through batches, " if t.get("batch_requests") else "")
         + f"{t['cache_hits']} cache hits, "
-        f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion = {t['tokens']} tokens, "
-        f"${t['cost_usd']:.4f}.", "",
+        f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion = {t['tokens']} tokens"
+        + (f" ({t['reasoning_tokens']} of the completion tokens hidden reasoning)" if t.get("reasoning_tokens") else "")
+        + f", ${t['cost_usd']:.4f}"
+        + (f" (teacher.prices checked {cfg.teacher.prices_checked})" if t['cost_usd'] and cfg.teacher.prices_checked else "")
+        + ".", "",
         *([f"**Warnings ({len(summary['warnings'])}):**", "",
            *[f"- WARNING: {w}" for w in summary["warnings"]], ""] if summary["warnings"] else []),
         "Accepted labels the student disagreed with (before training on them): "
