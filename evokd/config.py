@@ -123,7 +123,9 @@ class AzureConfig(_Block):
 
 class TeacherConfig(_Block):
     """Who plays the teacher. `simulated` runs offline from the labelled train pool; `openai`
-    calls any OpenAI-compatible chat-completions endpoint (key from OPENAI_API_KEY only).
+    calls any OpenAI-compatible chat-completions endpoint (key from OPENAI_API_KEY only), or Azure
+    OpenAI (`azure`; key from AZURE_OPENAI_API_KEY only). What is sent to which server:
+    docs/teacher-servers.md.
 
     What determines the replies (model, prompts, sampling) is a DVC param of the teacher stages;
     how they are fetched (concurrency, timeouts, retries, budget, base_url) is not.
