@@ -185,6 +185,33 @@ def test_refused_temperature_stops_with_what_to_set(server, tmp_path):
     assert len(server.requests) == 1  # a configuration matter: not retried
 
 
+def test_which_field_a_400_refuses():
+    from types import SimpleNamespace
+
+    from fake_openai import NO_JSON_SCHEMA_400, REASONING_MAX_TOKENS_400, reasoning_temperature_400
+    from evokd.teachers.client import refused_param
+
+    def refused(body, status=400):
+        return refused_param(SimpleNamespace(status_code=status, body=body))
+
+    assert refused(REASONING_MAX_TOKENS_400) == "max_tokens"
+    assert refused(reasoning_temperature_400(0.0)) == "temperature"
+    assert refused(NO_JSON_SCHEMA_400) == "response_format"
+    # No `param`: the field the message names first (Azure's older API versions, pydantic servers).
+    assert refused({"error": {"code": "BadRequest", "message": "Unrecognized request argument supplied: "
+                                                              "max_completion_tokens"}}) == "max_completion_tokens"
+    assert refused({"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this "
+                                         "model. Use 'max_completion_tokens' instead."}}) == "max_tokens"
+    assert refused({"detail": [{"msg": "Extra inputs are not permitted", "loc": ["body", "seed"]}],
+                    "message": "Extra inputs are not permitted: 'seed'"}, status=422) == "seed"
+    # A bad value, a too-long prompt or another status is no refusal of a field.
+    assert refused({"error": {"message": "max_tokens is too large: 200000. This model supports at most 16384 "
+                                         "completion tokens", "param": "max_tokens", "code": "invalid_value"}}) is None
+    assert refused({"error": {"message": "This model's maximum context length is 8192 tokens; reduce max_tokens",
+                              "code": "context_length_exceeded", "param": "messages"}}) is None
+    assert refused(REASONING_MAX_TOKENS_400, status=404) is None
+
+
 # -- usage as servers report it ---------------------------------------------------------------
 
 def test_reasoning_tokens_reported_beside_completion_are_added():

@@ -111,19 +111,34 @@ REFUSAL_HINTS = {
 }
 
 
+# Words of a message that refuses a field (not a value of it): "Unsupported parameter",
+# "Unrecognized request argument supplied", "Extra inputs are not permitted", ...
+_REFUSAL_WORDS = ("unsupported", "not supported", "unrecognized", "unknown", "extra", "not permitted",
+                  "not allowed", "does not support")
+
+
 def refused_param(exc) -> Optional[str]:
     """The request field a 400/422 reply refuses, or None: OpenAI and Azure name it in `param`
-    (code unsupported_parameter / unsupported_value); other servers only in the message."""
+    (code unsupported_parameter / unsupported_value); other servers only in the message. A value
+    the field may not have (OpenAI code invalid_value, "max_tokens is too large") is not a
+    refusal of the field."""
     if getattr(exc, "status_code", None) not in (400, 422):
         return None
     body = getattr(exc, "body", None)
     err = body.get("error", body) if isinstance(body, dict) else None
-    param = err.get("param") if isinstance(err, dict) else None
-    if isinstance(param, str) and param in REFUSAL_HINTS:
+    err = err if isinstance(err, dict) else {}
+    code = err.get("code")
+    if isinstance(code, str) and (code == "invalid_value" or "exceeded" in code or "above" in code):
+        return None
+    param = err.get("param")
+    if isinstance(param, str) and param in REFUSAL_HINTS and code in ("unsupported_parameter", "unsupported_value",
+                                                                      "unknown_parameter", None):
         return param
     text = f" {_body_message(exc).lower()} "
     if "response_format" in text or "schema" in text:
         return "response_format"
+    if not any(word in text for word in _REFUSAL_WORDS):
+        return None
     # The name the message mentions first ("'max_tokens' is not supported ... use
     # 'max_completion_tokens'" refuses max_tokens); quoted or as a word of its own.
     found = []
