@@ -320,3 +320,20 @@ def test_teacher_check_through_azure_reads_the_azure_key(server, tmp_path, monke
     assert {r["headers"]["api-key"] for r in server.requests} == {KEY} and KEY not in result.output
     result = _check_cli(tmp_path, monkeypatch, block, env={"OPENAI_API_KEY": KEY})
     assert result.exit_code == 2 and "AZURE_OPENAI_API_KEY is not" in result.output
+
+
+def test_batch_lines_carry_the_reasoning_request_shape(server, tmp_path):
+    """teacher.mode batch: each line's body is the online request's (max_completion_tokens, no
+    temperature), and the collected replies count their reasoning tokens."""
+    from evokd.errors import BatchPending
+
+    server.batch_polls = 0
+    cfg = openai_config(server, tmp_path, model="o3-mini", mode="batch")
+    with pytest.raises(BatchPending, match="submitted batch"):
+        OpenAITeacher(cfg).label(SAMPLES, LABELS)
+    teacher = OpenAITeacher(cfg)
+    assert all("label" in a for a in teacher.label(SAMPLES, LABELS).values())
+    (line,) = server.batch_lines
+    assert line["body"]["max_completion_tokens"] == 10240 and "max_tokens" not in line["body"]
+    assert "temperature" not in line["body"]
+    assert teacher.usage.batch_requests == 1 and teacher.usage.reasoning_tokens == 256
