@@ -38,6 +38,8 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
     task = get_task(cfg.task)
+    from evokd.data.loaders import load_reports
+
     splits = task.load(cfg.dataset)
     labels = task.label_set(splits["train"])
     train = hold_out_test_repeats(splits["train"], splits["test"], cfg.label.leak_overlap)
@@ -74,4 +76,6 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     write_jsonl(r0.train_set, seed)
     return {"labels": len(labels), "train": len(train), "test": len(splits["test"]),
             "seed": len(seed), "held_out_leaks": removed,
+            # Rows of the dataset files not used, per split, by reason (and the first line of each).
+            "dataset_rows_dropped": load_reports(splits),
             **{col: scores[col] for col in task.columns}, "train_log": log_train}
