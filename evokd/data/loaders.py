@@ -204,10 +204,10 @@ def _string(where: str, column: str, value: Any, what: str) -> str | None:
         return None
     if not isinstance(value, str):
         kind = "true/false" if isinstance(value, bool) else type(value).__name__
+        scalar = isinstance(value, (bool, numbers.Number))
         shown = json.dumps(value) if type(value) in (bool, int, float) else repr(value)[:40]
-        hint = (f"; if the class is named {shown}, write it as a string" if what == "label"
-                and isinstance(value, (bool, numbers.Number)) else "")
-        raise DataError(f"{where}: {column!r} is {kind} {shown}, expected a string{hint}")
+        hint = f"; if the class is named {shown}, write it as a string" if what == "label" and scalar else ""
+        raise DataError(f"{where}: {column!r} is {kind}{' ' + shown if scalar else ''}, expected a string{hint}")
     if _SURROGATE.search(value):
         raise DataError(f"{where}: {column!r} holds a lone surrogate escape (such as \\ud800), which is "
                         "half of a UTF-16 pair and not a character; fix or remove the row")
