@@ -7,13 +7,12 @@ batch mode (which stops a stage until its batch is done) never makes DVC redo th
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
 from evokd.config import Config
 from evokd.data.textnorm import LeakIndex
-from evokd.io import write_json, write_jsonl
+from evokd.io import atomic_writer, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.tasks import get_task
 
@@ -21,10 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def save_npy(path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_writer(path, "wb") as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
 
 
 def hold_out_test_repeats(train: list[dict], test: list[dict], threshold: float) -> list[dict]:
