@@ -67,6 +67,8 @@ class LoadReport:
     first: dict = field(default_factory=dict)
     latin1_lines: int = 0
     literal_lines: int = 0
+    # Documented repairs that keep a row but change what it says (CoNLL: orphan I- tags to B-).
+    repaired: Counter = field(default_factory=Counter)
 
     def drop(self, reason: str, where: str) -> None:
         self.dropped[reason] += 1
@@ -81,6 +83,8 @@ class LoadReport:
             out["latin1_lines"] = self.latin1_lines
         if self.literal_lines:
             out["literal_lines"] = self.literal_lines
+        if self.repaired:
+            out["repaired"] = dict(sorted(self.repaired.items()))
         return out
 
     def warn(self) -> None:

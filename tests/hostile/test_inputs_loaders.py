@@ -240,3 +240,35 @@ def test_dropped_rows_name_their_first_line(tmp_path):
     rows = load_split(DatasetConfig(train=str(path), test="t.csv"), "train")
     assert rows.report.to_dict() == {"dropped": {"empty_text": 1, "missing_label": 2}, "dropped_total": 3,
                                      "first": {"empty_text": "line 4", "missing_label": "line 3"}}
+
+
+# CoNLL (task: ner): name -> (content, encoding, expected sentences as (id, tokens, tags) or a
+# refusal regex, the report's `repaired` counts).
+CONLL = {
+    "utf8_bom": (b"\xef\xbb\xbfEU B-ORG\nrejects O\n", "utf-8", [("train-000001", ["EU", "rejects"], ["B-ORG", "O"])], {}),
+    "bare_cr": (b"EU B-ORG\rrejects O\r\rBonn B-LOC\r", "utf-8",
+                [("train-000001", ["EU", "rejects"], ["B-ORG", "O"]), ("train-000004", ["Bonn"], ["B-LOC"])], {}),
+    "crlf_and_tabs": (b"EU\tNNP\tB-ORG\r\nrejects\tVBZ\tO\r\n", "utf-8",
+                      [("train-000001", ["EU", "rejects"], ["B-ORG", "O"])], {}),
+    "orphan_i_repaired_and_counted": (b"in O\nBonn I-LOC\n", "utf-8",
+                                      [("train-000001", ["in", "Bonn"], ["O", "B-LOC"])], {"orphan_i_tag_to_b": 1}),
+    "utf16_with_encoding": ("EU B-ORG\n".encode("utf-16"), "utf-16", [("train-000001", ["EU"], ["B-ORG"])], {}),
+    "utf16_read_as_utf8": ("EU B-ORG\n".encode("utf-16"), "utf-8", r"UTF-16 byte-order mark.*dataset\.encoding: utf-16", {}),
+    "nul_bytes": (b"EU\x00 B-ORG\n", "utf-8", r"train\.conll:1: NUL bytes", {}),
+    "bioes_tag": (b"EU S-ORG\n", "utf-8", r"train\.conll:1: tag 'S-ORG' .*BIOES", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONLL))
+def test_conll_outcome(tmp_path, name):
+    from evokd.data.conll import load_conll
+
+    content, encoding, expect, repaired = CONLL[name]
+    path = write(tmp_path, "train.conll", content)
+    if isinstance(expect, str):
+        with pytest.raises(DataError, match=expect):
+            load_conll(path, "train", encoding)
+        return
+    rows = load_conll(path, "train", encoding)
+    assert [(r["id"], r["tokens"], r["tags"]) for r in rows] == expect
+    assert rows.report.to_dict().get("repaired", {}) == repaired
