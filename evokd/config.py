@@ -36,6 +36,21 @@ def is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
+def _implied_format(path: Path) -> str | None:
+    """The format a dataset path implies (extension, TREC name, save_to_disk folder), or None."""
+    if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json",
+                                                             "state.json")):
+        return "hf"
+    if path.suffix.lower() == ".gz":  # data.tsv.gz reads as data.tsv
+        path = path.with_suffix("")
+    suffix = path.suffix.lower()
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    if path.name.upper().startswith("TREC") or suffix == ".label":
+        return "trec"
+    return None
+
+
 class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,26 +69,20 @@ class DatasetConfig(_Block):
     trec_labels: Literal["coarse", "fine"] = "coarse"
     encoding: str = "utf-8"
 
-    def resolved_format(self) -> str:
-        """The declared format, or the one the train file's extension implies."""
+    def resolved_format(self, split_path: str | Path | None = None) -> str:
+        """The declared format, or the one the file's extension implies: `split_path`'s when it
+        has one (a Parquet train split may come with a save_to_disk test split), else the train
+        file's."""
         if self.format:
             return self.format
-        path = Path(self.train)
-        if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json",
-                                                                 "state.json")):
-            return "hf"
-        if path.suffix.lower() == ".gz":  # data.tsv.gz reads as data.tsv
-            path = path.with_suffix("")
-        suffix = path.suffix.lower()
-        name = path.name.upper()
-        if suffix in _EXTENSIONS:
-            return _EXTENSIONS[suffix]
-        if name.startswith("TREC") or suffix == ".label":
-            return "trec"
-        raise ConfigError(
-            f"dataset.format: cannot infer the format of {self.train!r} from its extension; "
-            f"set dataset.format to one of {', '.join(FORMATS)}"
-        )
+        found = _implied_format(Path(split_path)) if split_path is not None else None
+        found = found or _implied_format(Path(self.train))
+        if found is None:
+            raise ConfigError(
+                f"dataset.format: cannot infer the format of {self.train!r} from its extension; "
+                f"set dataset.format to one of {', '.join(FORMATS)}"
+            )
+        return found
 
     @model_validator(mode="after")
     def _known_encoding(self) -> "DatasetConfig":

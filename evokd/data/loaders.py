@@ -484,7 +484,7 @@ def _saved_dataset(path: Path, split: str, cfg: DatasetConfig, report: LoadRepor
 def load_split(cfg: DatasetConfig, split: str) -> Rows:
     """Load one split ('train', 'test' or 'dev') of a classification dataset."""
     path = Path(getattr(cfg, split))
-    fmt = cfg.resolved_format()
+    fmt = cfg.resolved_format(path)
     report = LoadReport(str(path))
     if fmt == "trec":
         rows = _trec(path, split, cfg, report)

@@ -120,3 +120,44 @@ def test_folder_that_is_not_a_saved_dataset(tmp_path):
         load_split(DatasetConfig(train=str(tmp_path / "data"), test="t", format="hf"), "train")
     with pytest.raises(DataError, match=r"data: is a folder, not a dataset file"):
         load_split(DatasetConfig(train=str(tmp_path / "data"), test="t", format="csv"), "train")
+
+
+def test_prepare_runs_on_a_parquet_train_file_and_a_saved_dataset_test_split(tmp_path):
+    """The real `evokd prepare`: dataset.train a Parquet file, dataset.test a save_to_disk folder
+    (formats inferred); one unlabelled train row dropped and counted in the meta file."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [f"what is thing {i} ?" for i in range(4)] + [f"who is person {i} ?" for i in range(4)]
+    pd.DataFrame({"text": texts + ["where ?"], "label": ["DESC"] * 4 + ["HUM"] * 4 + [None]}).to_parquet(
+        tmp_path / "train.parquet")
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["DESC", "HUM"])})
+    Dataset.from_dict({"text": ["what is a cat ?", "who was Bach ?"], "label": [0, 1]},
+                      features=features).save_to_disk(str(tmp_path / "test"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["dataset"] = {"train": "train.parquet", "test": "test"}
+    params["train"].update({"seed_epochs": 1, "max_length": 16})
+    params["prepare"]["embed_max_length"] = 16
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = subprocess.run([sys.executable, "-m", "evokd", "prepare"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    meta = json.loads((tmp_path / "data/rounds/0/prepare.meta.json").read_text())
+    assert meta["dataset_rows_dropped"]["train"]["dropped"] == {"missing_label": 1}
+    assert meta["train"] == 8 and meta["test"] == 2
+    test_rows = [json.loads(line) for line in (tmp_path / "data/prepared/test.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["label"]) for r in test_rows] == [("test-00001", "DESC"), ("test-00002", "HUM")]
+
+
+def test_format_is_inferred_per_split_and_falls_back_to_the_train_files(tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "dataset_info.json").write_text("{}")
+    cfg = DatasetConfig(train="train.parquet", test=str(tmp_path / "ds"), dev="dev.data")
+    assert [cfg.resolved_format(p) for p in (cfg.train, cfg.test, cfg.dev)] == ["parquet", "hf", "parquet"]
+    assert DatasetConfig(train="a.csv", test="b.tsv", format="csv").resolved_format("b.tsv") == "csv"
