@@ -118,3 +118,16 @@ def test_parquet_round_trips(tmp_path, rows):
     path = tmp_path / "train.parquet"
     pd.DataFrame(rows, columns=["text", "label"]).to_parquet(path)
     check(tmp_path, "train.parquet", path.read_bytes(), rows)
+
+
+@SETTINGS
+@given(rows=ROWS, where=st.integers(0, 5), surrogate=st.integers(0xD800, 0xDFFF), column=st.sampled_from(["text", "label"]))
+def test_jsonl_lone_surrogate_is_refused_naming_its_line(tmp_path, rows, where, surrogate, column):
+    """The third outcome: a value no UTF-8 file can hold is refused with its line, wherever it is."""
+    where = min(where, len(rows) - 1)
+    records = [{"text": t, "label": lab} for t, lab in rows]
+    records[where][column] += chr(surrogate)
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))  # ASCII escapes: \udXXX
+    with pytest.raises(DataError, match=rf"train\.jsonl:{where + 1}: '{column}' holds a lone surrogate"):
+        load_split(DatasetConfig(train=str(path), test=str(tmp_path / "other")), "train")
