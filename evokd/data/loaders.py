@@ -49,7 +49,6 @@ MISSING_LABELS = frozenset({
     "", "n/a", "na", "nan", "-nan", "null", "none", "nil", "<na>", "#n/a", "#na", "n.a.", "-", "?",
     "-1.#ind", "1.#ind", "-1.#qnan", "1.#qnan", "#n/a n/a", "undefined",
 })
-DROP_REASONS = ("missing_label", "empty_text")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _LINE_BYTES = re.compile(rb"(\r\n|\r|\n)")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -110,17 +109,6 @@ class Rows(list):
 def load_reports(splits: dict[str, list]) -> dict[str, dict]:
     """Per split, what loading dropped and why (for prepare's meta file); {} for none."""
     return {name: rows.report.to_dict() for name, rows in splits.items() if isinstance(rows, Rows)}
-
-
-def text_encoding(encoding: str) -> str:
-    """`encoding` if it is a text encoding Python knows (rot13 and base64 are codecs, not text
-    encodings), else ValueError naming what is allowed."""
-    try:
-        "a\n".encode(encoding).decode(encoding)
-    except LookupError:
-        raise ValueError(f"unknown text encoding {encoding!r}; use a Python text encoding such as "
-                         "utf-8, utf-16, latin-1 or cp1252") from None
-    return encoding
 
 
 def _ascii_compatible(encoding: str) -> bool:
@@ -338,24 +326,23 @@ def _delimited(path: Path, split: str, cfg: DatasetConfig, delimiter: str, repor
     return rows
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names a key twice (json.loads would keep the last value silently)."""
+
+
+class _NotJson(ValueError):
+    """NaN / Infinity / -Infinity: Python's json accepts them, JSON does not."""
+
+
 def _json_object(pairs: list[tuple[str, Any]]) -> dict:
-    keys = Counter(k for k, _ in pairs)
-    twice = sorted(k for k, n in keys.items() if n > 1)
+    twice = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
     if twice:
         raise _DuplicateKey(twice)
     return dict(pairs)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
 def _not_json(constant: str) -> None:
     raise _NotJson(constant)
-
-
-class _NotJson(ValueError):
-    pass
 
 
 def _jsonl(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> list[dict]:

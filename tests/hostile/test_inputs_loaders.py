@@ -6,7 +6,6 @@ row). Nothing is merged, split, re-labelled or given a new class. Policy: docs/o
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from pathlib import Path
 
