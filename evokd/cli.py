@@ -180,7 +180,7 @@ def teacher_check(params: Path = ParamsOpt) -> None:
 
 @app.command()
 def export(dest: Path = typer.Argument(..., help="The folder to write (the student, its card, dataset/)."),
-           force: bool = typer.Option(False, "--force", help="Replace the folder if it is not empty."),
+           force: bool = typer.Option(False, "--force", help="Replace a previous export in DEST (never any other folder)."),
            params: Path = ParamsOpt) -> None:
     """Export the final student (loads with transformers.pipeline) and its training set.
 

@@ -6,6 +6,7 @@ below the CLI reads YAML or the environment.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
@@ -17,9 +18,39 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evokd.errors import ConfigError
 
-FORMATS = ("trec", "csv", "tsv", "jsonl", "conll")
+FORMATS = ("trec", "csv", "tsv", "jsonl", "parquet", "hf", "conll")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll",
-               ".bio": "conll", ".iob": "conll"}
+               ".bio": "conll", ".iob": "conll", ".parquet": "parquet", ".pq": "parquet"}
+# Each round trains with seed * 1000 + round (evokd/rounds/train.py); numpy and some endpoints
+# take seeds below 2**32, so seeds stay where every derived one fits.
+MAX_SEED = (2**32 - 1) // 1000 - 1
+
+
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+
+
+def _implied_format(path: Path) -> str | None:
+    """The format a dataset path implies (extension, TREC name, save_to_disk folder), or None."""
+    if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json",
+                                                             "state.json")):
+        return "hf"
+    if path.suffix.lower() == ".gz":  # data.tsv.gz reads as data.tsv
+        path = path.with_suffix("")
+    suffix = path.suffix.lower()
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    if path.name.upper().startswith("TREC") or suffix == ".label":
+        return "trec"
+    return None
 
 
 class _Block(BaseModel):
@@ -32,48 +63,51 @@ class DatasetConfig(_Block):
     train: str
     test: str
     dev: Optional[str] = None
-    format: Optional[Literal["trec", "csv", "tsv", "jsonl", "conll"]] = None
+    # hf: a folder written by Hugging Face datasets' save_to_disk (inferred for such a folder).
+    format: Optional[Literal["trec", "csv", "tsv", "jsonl", "parquet", "hf", "conll"]] = None
     text_column: str = "text"
     label_column: str = "label"
     # TREC labels are `COARSE:fine`; the coarse set (6 classes) is the usual task.
     trec_labels: Literal["coarse", "fine"] = "coarse"
     encoding: str = "utf-8"
 
-    def resolved_format(self) -> str:
-        """The declared format, or the one the train file's extension implies."""
+    def resolved_format(self, split_path: str | Path | None = None) -> str:
+        """The declared format, or the one the file's extension implies: `split_path`'s when it
+        has one (a Parquet train split may come with a save_to_disk test split), else the train
+        file's."""
         if self.format:
             return self.format
-        path = Path(self.train)
-        if path.suffix.lower() == ".gz":  # data.tsv.gz reads as data.tsv
-            path = path.with_suffix("")
-        suffix = path.suffix.lower()
-        name = path.name.upper()
-        if suffix in _EXTENSIONS:
-            return _EXTENSIONS[suffix]
-        if name.startswith("TREC") or suffix == ".label":
-            return "trec"
-        raise ConfigError(
-            f"dataset.format: cannot infer the format of {self.train!r} from its extension; "
-            f"set dataset.format to one of {', '.join(FORMATS)}"
-        )
+        found = _implied_format(Path(split_path)) if split_path is not None else None
+        found = found or _implied_format(Path(self.train))
+        if found is None:
+            raise ConfigError(
+                f"dataset.format: cannot infer the format of {self.train!r} from its extension; "
+                f"set dataset.format to one of {', '.join(FORMATS)}"
+            )
+        return found
 
     @model_validator(mode="after")
     def _known_encoding(self) -> "DatasetConfig":
-        import codecs
-
+        # A text encoding: rot13 and base64 are codecs too, but not ones a text file is in.
         try:
-            codecs.lookup(self.encoding)
+            "a\n".encode(self.encoding).decode(self.encoding)
         except LookupError:
-            raise ValueError(f"dataset.encoding: unknown encoding {self.encoding!r}; use a Python "
-                             "codec name such as utf-8, latin-1 or cp1252") from None
+            raise ValueError(f"dataset.encoding: unknown text encoding {self.encoding!r}; use a Python "
+                             "text encoding such as utf-8, utf-16, latin-1 or cp1252") from None
         return self
 
     @model_validator(mode="after")
     def _distinct_files(self) -> "DatasetConfig":
-        if Path(self.train) == Path(self.test):
-            raise ValueError(
-                "dataset.test is the same file as dataset.train; the test split must be held out"
-            )
+        for name in ("test", "dev"):
+            other = getattr(self, name)
+            if other is not None and Path(self.train) == Path(other):
+                raise ValueError(f"dataset.{name} is the same file as dataset.train; the {name} split "
+                                 "must be held out")
+        if self.dev is not None and Path(self.dev) == Path(self.test):
+            raise ValueError("dataset.dev is the same file as dataset.test; give each its own file")
+        if self.text_column == self.label_column:
+            raise ValueError(f"dataset.text_column and dataset.label_column are both "
+                             f"{self.text_column!r}; a column cannot be both the text and its label")
         return self
 
 
@@ -217,6 +251,18 @@ class TeacherConfig(_Block):
         return self
 
     @model_validator(mode="after")
+    def _base_url_is_a_url(self) -> "TeacherConfig":
+        for url in self.base_urls():
+            if url is not None and not is_http_url(url):
+                # The URL itself is not repeated: it may hold credentials.
+                raise ValueError("teacher.base_url: not an http(s) URL with a host (such as "
+                                 "http://127.0.0.1:8000/v1); check the scheme and the host")
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError(f"teacher.max_backoff_s ({self.max_backoff_s:g}) is below teacher.backoff_s "
+                             f"({self.backoff_s:g}), the first retry delay; raise max_backoff_s")
+        return self
+
+    @model_validator(mode="after")
     def _fleet(self) -> "TeacherConfig":
         if isinstance(self.base_url, list):
             if not self.base_url:
@@ -313,6 +359,14 @@ class LabelConfig(_Block):
     relabel_flag_rate: float = Field(0.25, gt=0.0, le=1.0)
     flag_min_samples: int = Field(4, ge=1)
 
+    @model_validator(mode="after")
+    def _length_range(self) -> "LabelConfig":
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"label.min_chars ({self.min_chars}) is above label.max_chars "
+                             f"({self.max_chars}): every sample would be rejected; lower min_chars "
+                             "or raise max_chars")
+        return self
+
 
 class TrainConfig(_Block):
     """Student fine-tuning; continued from the previous round's checkpoint."""
@@ -360,7 +414,7 @@ class Config(_Block):
     task: Literal["classification", "ner"] = "classification"
     dataset: DatasetConfig
     shots: int = Field(1, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     rounds: int = Field(4, ge=0)
     teacher: TeacherConfig = TeacherConfig()
     prepare: PrepareConfig = PrepareConfig()
@@ -379,6 +433,15 @@ class Config(_Block):
                 "teacher would write hardly more candidates than it keeps, so the student has almost "
                 "nothing to rank; set it to 1.5 or more (3, the default, writes three candidates per "
                 "kept sample), or use strategy random")
+        return self
+
+    @model_validator(mode="after")
+    def _format_fits_task(self) -> "Config":
+        fmt = self.dataset.format
+        if fmt is not None and (fmt == "conll") != (self.task == "ner"):
+            raise ValueError(f"dataset.format is {fmt} but task is {self.task}: "
+                             + ("conll is read for task: ner" if fmt == "conll"
+                                else "task: ner reads CoNLL column files (dataset.format: conll)"))
         return self
 
     @model_validator(mode="after")
@@ -466,13 +529,53 @@ def parse_config(data: Any, source: str = "params.yaml") -> Config:
         raise ConfigError(f"{source}: invalid configuration:\n  {problems}") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last
+    silently, so a second `dataset:` block would quietly replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key; construct_mapping reports it
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {first})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_params_text(path: Path) -> str:
+    """params.yaml as text: UTF-8 (a byte-order mark allowed), as DVC reads it too."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; give the params file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: is UTF-16; save it as UTF-8 (DVC reads params as UTF-8)")
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte {raw[exc.start]:#04x}); save the file "
+                          "as UTF-8") from None
+
+
 def load_config(path: str | Path = "params.yaml") -> Config:
     """Read and validate params.yaml."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found; run evokd from the project root (where dvc.yaml is)")
+    stream = io.StringIO(read_params_text(path))
+    stream.name = str(path)  # named in YAML error marks
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(stream, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     return parse_config(data, str(path))

@@ -40,3 +40,7 @@ class BatchPending(TeacherError):
     """Teacher requests wait in an OpenAI batch (`teacher.mode: batch`); re-run to collect them.
 
     Not a failure: the stage stops (non-zero exit, so DVC stops too) without writing outputs."""
+
+
+class UserInputError(EvokdError):
+    """A command's argument cannot be used as given (e.g. an export folder that is not one)."""

@@ -58,11 +58,12 @@ def test_sigkill_at_several_points_then_repro_matches_uninterrupted(project, tmp
     # Kill points: inside prepare (after its seed set), inside train@1 (after label@1's outputs),
     # inside evaluate@2 (after the round-2 checkpoint), each followed by a fresh `dvc repro`.
     points = ["data/prepared/seed.jsonl", "data/rounds/1/label.meta.json", "models/rounds/2/config.json"]
-    killed = 0
     for point in points:
+        # Every point must fire, each in a run that had not reached it yet: a point that already
+        # exists would "kill" a run before it did anything, one never reached tests nothing.
+        assert not (root / point).exists(), f"{point} exists before the run meant to be killed there"
         proc = start_repro(root)
-        killed += kill_when(proc, root / point)
-    assert killed >= 2, "the run finished before the kill points; nothing was tested"
+        assert kill_when(proc, root / point), f"the run finished before kill point {point}; it was not tested"
 
     run(["dvc", "repro"], root)
     assert outcome(root) == expected

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evokd.config import DatasetConfig
-from evokd.data.loaders import check_distinct_files, decode_lines
+from evokd.data.loaders import LoadReport, Rows, check_distinct_files, decode_lines
 from evokd.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -111,16 +111,19 @@ def parse_conll(lines: list[str], path: Path, split: str) -> tuple[list[dict], C
     return rows, stats
 
 
-def load_conll(path: str | Path, split: str, encoding: str = "utf-8") -> list[dict]:
-    """One CoNLL file's sentences; logs the BIO repairs it made."""
+def load_conll(path: str | Path, split: str, encoding: str = "utf-8") -> Rows:
+    """One CoNLL file's sentences; logs the BIO repairs it made and counts them in its report
+    (prepare's meta file), with the latin-1 lines."""
     path = Path(path)
-    rows, stats = parse_conll(decode_lines(path, encoding), path, split)
+    report = LoadReport(str(path))
+    rows, stats = parse_conll(decode_lines(path, encoding, report), path, split)
     if not rows:
         raise DataError(f"{path}: no sentences found (is it a CoNLL column file?)")
     if stats.repaired:
+        report.repaired["orphan_i_tag_to_b"] = stats.repaired
         log.warning("%s: %d orphan I- tag(s) repaired to B- (first: line %d)",
                     path, stats.repaired, stats.first_repair_line)
-    return rows
+    return Rows(rows, report)
 
 
 def repairs_in(path: str | Path, split: str = "train", encoding: str = "utf-8") -> int:

@@ -7,13 +7,12 @@ batch mode (which stops a stage until its batch is done) never makes DVC redo th
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
 from evokd.config import Config
 from evokd.data.textnorm import LeakIndex
-from evokd.io import write_json, write_jsonl
+from evokd.io import atomic_writer, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.tasks import get_task
 
@@ -21,10 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def save_npy(path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_writer(path, "wb") as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
 
 
 def hold_out_test_repeats(train: list[dict], test: list[dict], threshold: float) -> list[dict]:
@@ -38,6 +35,8 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
     task = get_task(cfg.task)
+    from evokd.data.loaders import load_reports
+
     splits = task.load(cfg.dataset)
     labels = task.label_set(splits["train"])
     train = hold_out_test_repeats(splits["train"], splits["test"], cfg.label.leak_overlap)
@@ -74,4 +73,6 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     write_jsonl(r0.train_set, seed)
     return {"labels": len(labels), "train": len(train), "test": len(splits["test"]),
             "seed": len(seed), "held_out_leaks": removed,
+            # Rows of the dataset files not used, per split, by reason (and the first line of each).
+            "dataset_rows_dropped": load_reports(splits),
             **{col: scores[col] for col in task.columns}, "train_log": log_train}

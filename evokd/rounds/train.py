@@ -3,11 +3,9 @@ earlier data (replay keeps it from forgetting what it learnt before)."""
 
 from __future__ import annotations
 
-import shutil
-
 from evokd.config import Config
 from evokd.data.sampling import draw_review
-from evokd.io import read_json, read_jsonl
+from evokd.io import atomic_copytree, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.tasks import get_task
 
@@ -18,9 +16,7 @@ def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
     new = read_jsonl(rnd.labelled)
     if not new:
         # Nothing accepted this round: the student stays as it was.
-        if rnd.model.exists():
-            shutil.rmtree(rnd.model)
-        shutil.copytree(rnd.previous.model, rnd.model)
+        atomic_copytree(rnd.previous.model, rnd.model)
         return {"examples": 0, "new": 0, "review": 0, "note": "no accepted samples; student unchanged"}
     review = draw_review(read_jsonl(rnd.previous.train_set), int(round(cfg.train.review_ratio * len(new))),
                          seed=cfg.seed * 1000 + k)

@@ -5,6 +5,10 @@ It reads only what `dvc repro` or `dvc pull` leave in the project (checkpoints, 
 cards, score files), so a teammate can export a pulled run without re-running anything. The
 folder is built beside its destination and renamed into place: an interrupted export leaves no
 half-written model behind.
+
+`--force` replaces only a previous export: every export holds a marker file (MARKER) that says
+so, and a folder without it, a file, a link, or a folder that holds the project is refused
+whatever the flag (`evokd export . --force` used to delete the whole project).
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from evokd.cards.card import read_card, usage_totals
 from evokd.cards.model import model_facts, write_merged_card, write_model_card
 from evokd.cards.provenance import git_revision
 from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
-from evokd.errors import PipelineError
-from evokd.io import read_json, read_jsonl, write_jsonl
+from evokd.errors import PipelineError, UserInputError
+from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.plan import active_rounds
 from evokd.tasks import get_task
 
 DATA_FILE = "train.jsonl"
+MARKER = ".evokd-export.json"
 
 
 def _need(path: Path, what: str) -> Path:
@@ -80,12 +85,45 @@ def collect(cfg: Config, prepared: Prepared = Prepared()) -> tuple[dict, list[di
     return facts, rows, final
 
 
+def is_export(folder: Path) -> bool:
+    """Whether `folder` is one that `evokd export` wrote (it holds a valid MARKER file)."""
+    marker = folder / MARKER
+    if not marker.is_file() or marker.is_symlink():
+        return False
+    try:
+        return read_json(marker).get("written_by") == "evokd export"
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def check_destination(dest: Path, force: bool) -> None:
+    """Refuse a destination an export may not write: one that holds the project (or any folder
+    around the current one), a file or a link, or a non-empty folder that is not a previous
+    export (without --force, any non-empty folder)."""
+    if dest.is_symlink():
+        raise UserInputError(f"{dest}: is a link; give a folder path that is not a link")
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise UserInputError(f"{dest}: is a file, not a previous export; choose another folder")
+    here = Path.cwd().resolve()
+    if here == dest.resolve() or dest.resolve() in here.parents:
+        raise UserInputError(f"{dest}: holds the current project ({here}); export into a new folder, "
+                             "such as export/")
+    if not any(dest.iterdir()):
+        return
+    if not is_export(dest):
+        raise UserInputError(f"{dest}: exists, is not empty and is not a previous export (no {MARKER}); "
+                             "--force replaces only a folder `evokd export` wrote: choose another folder")
+    if not force:
+        raise UserInputError(f"{dest}: holds a previous export; pass --force to replace it, or choose "
+                             "another folder")
+
+
 def export(cfg: Config, dest: str | Path, force: bool = False) -> dict:
     """Write the export folder; returns what was written."""
     dest = Path(dest)
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
-        raise PipelineError(f"{dest}: exists and is not empty; choose another folder or pass --force "
-                            f"to replace it")
+    check_destination(dest, force)
     facts, rows, final = collect(cfg)
     model_dir = _need(Round(final).model / "config.json", f"round {final}'s student").parent
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +135,10 @@ def export(cfg: Config, dest: str | Path, force: bool = False) -> dict:
         write_model_card(out / "README.md", facts)
         write_jsonl(out / "dataset" / DATA_FILE, rows)
         write_merged_card(out / "dataset" / "README.md", {**facts, "round_cards": round_cards}, DATA_FILE)
+        write_json(out / MARKER, {"written_by": "evokd export", "round": final})
+        check_destination(dest, force)  # again: the folder may have changed while the export was built
         if dest.exists():
-            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+            shutil.rmtree(dest)
         out.rename(dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -22,7 +22,7 @@ def predict_proba(model_dir: str | Path, texts: list[str], batch_size: int = 64,
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     where = inference_device(device)
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval().to(where)
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True).eval().to(where)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     probs = np.zeros((len(texts), len(labels)), dtype=np.float32)
     if not texts:
@@ -46,7 +46,7 @@ def embed(backbone: str, texts: list[str], batch_size: int = 128, max_length: in
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     where = inference_device(device)
-    model = AutoModel.from_pretrained(backbone).eval().to(where)
+    model = AutoModel.from_pretrained(backbone, use_safetensors=True).eval().to(where)
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     if not texts:
         return out

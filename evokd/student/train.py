@@ -39,8 +39,9 @@ def train_classifier(
     rng = random.Random(seed)
     label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(init_from)
+    # safetensors only: a pickled checkpoint (pytorch_model.bin) can run code when loaded.
     model = AutoModelForSequenceClassification.from_pretrained(
-        init_from, num_labels=len(labels), label2id=label2id,
+        init_from, use_safetensors=True, num_labels=len(labels), label2id=label2id,
         id2label={i: label for label, i in label2id.items()},
     )
     encoded = tokenizer([e["text"] for e in examples], truncation=True, max_length=cfg.max_length)
