@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from evokd.errors import RemoteError
+from evokd.errors import RemoteError, RemoteFailed
 from evokd.teachers.cache import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,8 @@ def local_keys(cache: ResponseCache) -> set[str]:
             if _KEY.match(p.stem) and cache.path(p.stem) == p}
 
 
-def _transfer_error(action: str, remote: RemoteCache, exc: Exception) -> RemoteError:
-    return RemoteError(f"evokd cache {action}: the DVC remote {remote.name!r} failed ({exc}); "
+def _transfer_error(action: str, remote: RemoteCache, exc: Exception) -> RemoteFailed:
+    return RemoteFailed(f"evokd cache {action}: the DVC remote {remote.name!r} failed ({exc}); "
                        f"check `dvc remote list` and that `dvc {action}` works")
 
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from evokd.errors import TeacherError
+from evokd.errors import TeacherError, TeacherRefused
 
 log = logging.getLogger(__name__)
 
@@ -147,25 +147,25 @@ class ChatClient:
                            f"tries (teacher.max_tries). Replies received so far are cached; run again "
                            f"when the endpoint recovers.")
 
-    def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherError:
-        """A TeacherError for a reply that retrying cannot fix, with what to change."""
+    def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherRefused:
+        """A TeacherRefused for a reply that retrying cannot fix, with what to change."""
         status = exc.status_code
         url = url or self.base_url
         if status == 401:
-            return TeacherError(f"the endpoint {url} refused the API key (HTTP 401): set a "
+            return TeacherRefused(f"the endpoint {url} refused the API key (HTTP 401): set a "
                                 f"valid OPENAI_API_KEY in the environment (or none for a local server)")
         if status == 403:
-            return TeacherError(f"the endpoint {url} denied access (HTTP 403): the key may "
+            return TeacherRefused(f"the endpoint {url} denied access (HTTP 403): the key may "
                                 f"lack access to model {model!r} or to this project")
         body = self.redact(_body_message(exc))
         if status == 404:
-            return TeacherError(f"model {model!r} not found at {url} (HTTP 404: {body}): "
+            return TeacherRefused(f"model {model!r} not found at {url} (HTTP 404: {body}): "
                                 f"check teacher.model, and that teacher.base_url ends in /v1 where "
                                 f"the server needs it")
         hint = ""
         if status in (400, 422) and ("response_format" in body.lower() or "schema" in body.lower()):
             hint = "; this endpoint may not support JSON-schema output: set teacher.json_schema: false"
-        return TeacherError(f"the endpoint {url} rejected the request (HTTP {status}: {body}){hint}")
+        return TeacherRefused(f"the endpoint {url} rejected the request (HTTP {status}: {body}){hint}")
 
     @staticmethod
     def _reply(response) -> dict:
