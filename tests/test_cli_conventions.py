@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from evokd import errors
 from evokd.cli import STAGE_VERBS, Exit, _user_errors, app, exit_code
-from tests.fake_openai import fake_openai, status  # noqa: F401 (fixture)
+from fake_openai import fake_openai, status  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evokd.errors import RemoteError, RemoteFailed
+from evokd.progress import fsspec_callback, progress
 from evokd.teachers.cache import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,9 @@ def push(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
     damaged = len(mine - theirs) - len(todo)
     if todo:
         try:
-            remote.fs.put([str(cache.path(k)) for k in todo], [remote.path(k) for k in todo],
-                          batch_size=jobs)
+            with progress(len(todo), "cache push", "reply") as bar:
+                remote.fs.put([str(cache.path(k)) for k in todo], [remote.path(k) for k in todo],
+                              batch_size=jobs, callback=fsspec_callback(bar))
         except Exception as exc:  # the filesystems raise their own kinds (OSError, botocore, ...)
             raise _transfer_error("push", remote, exc) from exc
     return SyncResult(remote.name, len(mine), len(theirs), len(todo), damaged)
@@ -141,7 +143,9 @@ def pull(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
         try:
             staged = [staging / f"{k}.json" for k in todo]
             try:
-                remote.fs.get([remote.path(k) for k in todo], [str(p) for p in staged], batch_size=jobs)
+                with progress(len(todo), "cache pull", "reply") as bar:
+                    remote.fs.get([remote.path(k) for k in todo], [str(p) for p in staged],
+                                  batch_size=jobs, callback=fsspec_callback(bar))
             except Exception as exc:
                 raise _transfer_error("pull", remote, exc) from exc
             for key, path in zip(todo, staged):

@@ -94,6 +94,7 @@ class ChatClient:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self.stop = threading.Event()  # set when a sibling request failed for good
+        self.retries = 0  # tries after a failed one, all requests together (the progress display)
         # Quiet the SDK's and its HTTP library's debug logs (they echo request options).
         for name in ("openai", "httpx", "httpx2", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -140,6 +141,8 @@ class ChatClient:
                 retry_after = parse_retry_after(exc.response.headers)
                 last = f"HTTP {status} from {url}" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else "")
             if attempt < self.policy.max_tries:
+                with self._rng_lock:
+                    self.retries += 1
                 wait = self._jittered(attempt, retry_after)
                 log.info("teacher: %s; try %d of %d in %.1fs", last, attempt + 1, self.policy.max_tries, wait)
                 self.sleep(wait)
