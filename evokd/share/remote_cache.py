@@ -90,7 +90,7 @@ def open_remote(name: str | None = None, repo_root: str | Path = ".") -> RemoteC
                           f"project root (where dvc.yaml is)") from None
     except DvcException as exc:
         raise RemoteError(f"DVC remote: {exc}. Add one with `dvc remote add -d storage <url>` "
-                          f"(see README, 'Share with your team')") from None
+                          f"(see docs/sharing.md)") from None
     return RemoteCache(remote.name, remote.fs, remote.fs.join(remote.path, *REMOTE_DIR))
 
 
