@@ -9,26 +9,72 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from enum import IntEnum
 from typing import Callable, Iterator
 
 import typer
+import typer.core
 
 from evokd.errors import EvokdError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Distil an LLM teacher into a small student, round by round (EvoKD on DVC).")
+# Help lists the user's tools first, then the stage verbs that `dvc repro` runs (issue 17).
+TOOLS = "Tools"
+STAGES = "Pipeline stages (what dvc repro runs; by hand for one round)"
+STAGE_VERBS = ("prepare", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report")
+
+
+class _ToolsFirst(typer.core.TyperGroup):
+    """Lists every command that is not a stage verb before the stage verbs (in the order they
+    are defined otherwise), in the rich help and the plain one alike."""
+
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda name: name in STAGE_VERBS)
+
+
+app = typer.Typer(cls=_ToolsFirst, add_completion=False, no_args_is_help=True,
+                  help="Distil an LLM teacher into a small student, round by round (EvoKD on DVC).",
+                  epilog="Exit codes: 0 done; 1 failed (a bug, or a failed training launch); "
+                         "2 user error (the message says what to change); "
+                         "3 OpenAI batch submitted or still running (run again later); "
+                         "4 the teacher or the DVC remote kept failing (run again when it recovers). "
+                         "See docs/cli.md.")
 log = logging.getLogger("evokd")
 
-ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="The params file to read.")
+
+class Exit(IntEnum):
+    """What the exit status of an `evokd` command means (docs/cli.md). DVC stops `dvc repro` at a
+    stage that exits non-zero and prints `exited with <code>`, so the code tells a script why."""
+
+    OK = 0
+    FAILED = 1          # an unexpected error (a bug: the traceback says where) or a failed launch
+    USER_ERROR = 2      # the command line, params.yaml, a data file, a missing earlier stage, the budget
+    BATCH_PENDING = 3   # teacher.mode batch: a batch was submitted or is still running; run again
+    SERVICE_FAILED = 4  # the teacher endpoint or the DVC remote kept failing; run again later
+
+
 # Exit code of a stage whose teacher requests wait in an OpenAI batch (re-run to collect).
-BATCH_PENDING_EXIT = 3
-RoundOpt = typer.Option(..., "--round", "-r", min=1, help="The round slot to run (1 = first round).")
-AnalyzeRoundOpt = typer.Option(..., "--round", "-r", min=0,
+BATCH_PENDING_EXIT = Exit.BATCH_PENDING
+
+ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="The params file to read.")
+# -k, as in the docs' `synthesize@k`: -r is --remote, as in `dvc push -r`.
+RoundOpt = typer.Option(..., "--round", "-k", min=1, help="The round slot to run (1 = first round).")
+AnalyzeRoundOpt = typer.Option(..., "--round", "-k", min=0,
                                help="The round to analyse (0 = prepare's student, 1 = first round).")
 
 
+def _version(show: bool) -> None:
+    if show:
+        from evokd import __version__
+
+        typer.echo(f"evokd {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="evokd: %(message)s", stream=sys.stderr)
     # Models come from the installed packages or local folders; never from a hub.
@@ -37,18 +83,32 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def exit_code(exc: EvokdError) -> Exit:
+    """The exit status of a named error: the first class in this list it is an instance of."""
+    from evokd.errors import (BatchPending, BudgetExceeded, LaunchError, RemoteFailed, TeacherError,
+                              TeacherRefused)
+
+    for kind, code in ((BatchPending, Exit.BATCH_PENDING), (BudgetExceeded, Exit.USER_ERROR),
+                       (TeacherRefused, Exit.USER_ERROR), (TeacherError, Exit.SERVICE_FAILED),
+                       (RemoteFailed, Exit.SERVICE_FAILED), (LaunchError, Exit.FAILED)):
+        if isinstance(exc, kind):
+            return code
+    return Exit.USER_ERROR  # ConfigError, DataError, PipelineError, RemoteError (no remote), ...
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    from evokd.errors import BatchPending
-
+    """Named errors become a message without a traceback and the exit code that says what kind
+    of stop it was; anything else keeps its traceback (exit 1)."""
     try:
         yield
-    except BatchPending as exc:  # teacher.mode: batch; not a failure, but DVC must stop here
-        typer.secho(f"evokd: {exc}", fg=typer.colors.YELLOW, err=True)
-        raise typer.Exit(BATCH_PENDING_EXIT) from None
     except EvokdError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        code = exit_code(exc)
+        if code == Exit.BATCH_PENDING:  # teacher.mode: batch; not a failure, but DVC must stop here
+            typer.secho(f"evokd: {exc}", fg=typer.colors.YELLOW, err=True)
+        else:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(int(code)) from None
 
 
 def _config(params: Path):
@@ -79,7 +139,7 @@ def _run_stage(verb: str, k: int, params: Path, step: Callable, teacher: bool = 
         run_round(verb, k, cfg, step, make_teacher)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def prepare(params: Path = ParamsOpt) -> None:
     """Round 0: load the dataset, draw the seed set, train the first student, first feedback
     (its analysis is `evokd analyze --round 0`)."""
@@ -90,7 +150,7 @@ def prepare(params: Path = ParamsOpt) -> None:
         run_prepare(_config(params), step.run)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def plan(params: Path = ParamsOpt) -> None:
     """Write one activation file per round slot from `rounds`."""
     from evokd.rounds import plan as step
@@ -100,7 +160,7 @@ def plan(params: Path = ParamsOpt) -> None:
         log.info("plan: %d of %d round slots active", result["rounds"], result["slots"])
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def synthesize(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     """The teacher writes round k's hard and easy samples from the last analysis."""
     from evokd.rounds import synthesize as step
@@ -108,7 +168,7 @@ def synthesize(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     _run_stage("synthesize", round, params, step.run, teacher=True)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def label(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     """A separate teacher call labels round k's samples; invalid ones are kept with a reason."""
     from evokd.rounds import label as step
@@ -116,7 +176,7 @@ def label(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     _run_stage("label", round, params, step.run, teacher=True)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def train(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     """Continue the student on round k's samples plus a review of earlier ones."""
     from evokd.rounds import train as step
@@ -124,7 +184,7 @@ def train(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     _run_stage("train", round, params, step.run)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def evaluate(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     """Score round k's student on the test split; feedback of the previous student."""
     from evokd.rounds import evaluate as step
@@ -132,7 +192,7 @@ def evaluate(round: int = RoundOpt, params: Path = ParamsOpt) -> None:
     _run_stage("evaluate", round, params, step.run)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def analyze(round: int = AnalyzeRoundOpt, params: Path = ParamsOpt) -> None:
     """The teacher analyses what the student gets wrong; it feeds round k+1 (round 0: prepare's
     student, for round 1)."""
@@ -141,7 +201,7 @@ def analyze(round: int = AnalyzeRoundOpt, params: Path = ParamsOpt) -> None:
     _run_stage("analyze", round, params, step.run, teacher=True)
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
 def report(params: Path = ParamsOpt) -> None:
     """Summarise all rounds: metrics/summary.json, metrics/scores.csv, reports/report.md."""
     from evokd.rounds import report as step
@@ -150,7 +210,7 @@ def report(params: Path = ParamsOpt) -> None:
         step.run(_config(params))
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS)
 def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yaml should have.")) -> None:
     """Rewrite slots.yaml so that dvc.yaml declares N round slots (raise it to run more rounds)."""
     from evokd.rounds.plan import write_slots
@@ -161,7 +221,7 @@ def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yam
 
 
 teacher_app = typer.Typer(no_args_is_help=True, help="The LLM teacher's endpoint.")
-app.add_typer(teacher_app, name="teacher")
+app.add_typer(teacher_app, name="teacher", rich_help_panel=TOOLS)
 
 
 @teacher_app.command("check")
@@ -178,7 +238,7 @@ def teacher_check(params: Path = ParamsOpt) -> None:
         typer.echo(check_endpoint(cfg, _api_key(cfg)))
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS)
 def export(dest: Path = typer.Argument(..., help="The folder to write (the student, its card, dataset/)."),
            force: bool = typer.Option(False, "--force", help="Replace a previous export in DEST (never any other folder)."),
            params: Path = ParamsOpt) -> None:
@@ -196,7 +256,7 @@ def export(dest: Path = typer.Argument(..., help="The folder to write (the stude
 
 cache_app = typer.Typer(no_args_is_help=True,
                         help="The teacher response cache, shared through the DVC remote.")
-app.add_typer(cache_app, name="cache")
+app.add_typer(cache_app, name="cache", rich_help_panel=TOOLS)
 RemoteOpt = typer.Option(None, "--remote", "-r", help="The DVC remote (default: the default remote).")
 JobsOpt = typer.Option(8, "--jobs", "-j", min=1, help="Parallel transfers.")
 

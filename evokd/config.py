@@ -392,7 +392,7 @@ class TrainConfig(_Block):
     # checkpoints stay fp32. fp32 gives identical numbers on every CPU.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # none = this process; accelerate = `accelerate launch` with num_processes DDP workers
-    # (GPUs, or CPU processes over gloo). See README, "Train on several processes or GPUs".
+    # (GPUs, or CPU processes over gloo). See docs/scaling.md, "Train on several processes or GPUs".
     launcher: Literal["none", "accelerate"] = "none"
     num_processes: int = Field(2, ge=1, le=64)
 
@@ -507,7 +507,7 @@ def _describe(err: dict) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"{key}: unknown key (check its spelling; see the documented keys in README.md)"
+        return f"{key}: unknown key (check its spelling; see the documented keys in docs/pipeline.md, 'Parameters')"
     if kind == "missing":
         return f"{key}: required key is missing"
     msg = err["msg"]

@@ -20,6 +20,11 @@ class TeacherError(EvokdError):
     """The teacher could not be reached or kept failing."""
 
 
+class TeacherRefused(TeacherError):
+    """The endpoint refused a request for a reason retrying cannot fix (401, 403, 404, 400):
+    the key, the model name or a request param must change."""
+
+
 class BudgetExceeded(TeacherError):
     """The teacher budget would be exceeded; everything so far is kept."""
 
@@ -30,6 +35,10 @@ class PipelineError(EvokdError):
 
 class RemoteError(EvokdError):
     """The DVC remote is not configured or cannot be reached (run `dvc remote list`)."""
+
+
+class RemoteFailed(RemoteError):
+    """A transfer to or from the DVC remote failed (it is configured, but did not work)."""
 
 
 class LaunchError(EvokdError):

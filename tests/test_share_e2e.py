@@ -58,7 +58,7 @@ def team(tmp_path_factory):
         assert sent > 0
         origin = base / "origin.git"
         run(["git", "init", "-q", "--bare", str(origin)], base)
-        # The README's commands: a remote, commit, push git, data + run-cache, teacher cache.
+        # The commands of docs/sharing.md: a remote, commit, push git, data + run-cache, teacher cache.
         run(["dvc", "remote", "add", "-d", "storage", str(base / "dvc-storage")], alice)
         run(["git", "add", "-A"], alice)
         run(["git", "commit", "-qm", "run"], alice)

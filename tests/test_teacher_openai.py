@@ -286,4 +286,4 @@ def test_teacher_check_reports_ok_401_unknown_model_and_unreachable(fake_openai,
     root2 = _stage_dir(tmp_path / "b", dead)
     proc = _evokd(root2, "teacher", "check")
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and "cannot connect" in err
+    assert proc.returncode == 4 and "cannot connect" in err

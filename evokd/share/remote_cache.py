@@ -28,7 +28,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from evokd.errors import RemoteError
+from evokd.errors import RemoteError, RemoteFailed
+from evokd.progress import fsspec_callback, progress
 from evokd.teachers.cache import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def open_remote(name: str | None = None, repo_root: str | Path = ".") -> RemoteC
                           f"project root (where dvc.yaml is)") from None
     except DvcException as exc:
         raise RemoteError(f"DVC remote: {exc}. Add one with `dvc remote add -d storage <url>` "
-                          f"(see README, 'Share with your team')") from None
+                          f"(see docs/sharing.md)") from None
     return RemoteCache(remote.name, remote.fs, remote.fs.join(remote.path, *REMOTE_DIR))
 
 
@@ -101,8 +102,8 @@ def local_keys(cache: ResponseCache) -> set[str]:
             if _KEY.match(p.stem) and cache.path(p.stem) == p}
 
 
-def _transfer_error(action: str, remote: RemoteCache, exc: Exception) -> RemoteError:
-    return RemoteError(f"evokd cache {action}: the DVC remote {remote.name!r} failed ({exc}); "
+def _transfer_error(action: str, remote: RemoteCache, exc: Exception) -> RemoteFailed:
+    return RemoteFailed(f"evokd cache {action}: the DVC remote {remote.name!r} failed ({exc}); "
                        f"check `dvc remote list` and that `dvc {action}` works")
 
 
@@ -113,8 +114,9 @@ def push(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
     damaged = len(mine - theirs) - len(todo)
     if todo:
         try:
-            remote.fs.put([str(cache.path(k)) for k in todo], [remote.path(k) for k in todo],
-                          batch_size=jobs)
+            with progress(len(todo), "cache push", "reply") as bar:
+                remote.fs.put([str(cache.path(k)) for k in todo], [remote.path(k) for k in todo],
+                              batch_size=jobs, callback=fsspec_callback(bar))
         except Exception as exc:  # the filesystems raise their own kinds (OSError, botocore, ...)
             raise _transfer_error("push", remote, exc) from exc
     return SyncResult(remote.name, len(mine), len(theirs), len(todo), damaged)
@@ -141,7 +143,9 @@ def pull(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
         try:
             staged = [staging / f"{k}.json" for k in todo]
             try:
-                remote.fs.get([remote.path(k) for k in todo], [str(p) for p in staged], batch_size=jobs)
+                with progress(len(todo), "cache pull", "reply") as bar:
+                    remote.fs.get([remote.path(k) for k in todo], [str(p) for p in staged],
+                                  batch_size=jobs, callback=fsspec_callback(bar))
             except Exception as exc:
                 raise _transfer_error("pull", remote, exc) from exc
             for key, path in zip(todo, staged):

@@ -85,9 +85,10 @@ def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: Tra
 
 def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
                        max_length: int = 128, threads: int | None = None,
-                       device: str = "auto") -> tuple[list[str], list[np.ndarray]]:
+                       device: str = "auto", desc: str = "predict") -> tuple[list[str], list[np.ndarray]]:
     """The model's tag names and, per sentence, a (words, tags) matrix of probabilities read at
-    each word's first sub-word (cut-off words: probability 1 for `O`). `device`: `train.device`."""
+    each word's first sub-word (cut-off words: probability 1 for `O`). `device`: `train.device`;
+    `desc` names the progress display."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -106,13 +107,14 @@ def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_
         return names, out
     encoded, firsts = encode_words(tokenizer, [list(s) for s in sentences], max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
-    with torch.inference_mode():
+    with torch.inference_mode(), progress(len(sentences), desc, "sentence") as bar:
         for batch_ids in bucketed_batches(lengths, batch_size, None):
             batch = pad_batch(tokenizer, encoded, batch_ids).to(where)
             probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
             for row, i in enumerate(batch_ids):
                 for word, pos in firsts[i].items():
                     out[i][word] = probs[row, pos]
+            bar.update(len(batch_ids))
     return names, out
 
 

@@ -69,14 +69,14 @@ class ClassificationTask(Task):
         return train_classifier(init_from, examples, labels, cfg, out_dir, seed=seed,
                                 epochs=epochs, desc=desc)
 
-    def _predict(self, cfg: Config, model_dir, rows: list[dict]):
+    def _predict(self, cfg: Config, model_dir, rows: list[dict], desc: str = "predict"):
         from evokd.student.predict import predict_proba
 
         return predict_proba(model_dir, [r["text"] for r in rows], cfg.evaluate.batch_size,
-                             cfg.train.max_length, cfg.train.threads, cfg.train.device)
+                             cfg.train.max_length, cfg.train.threads, cfg.train.device, desc)
 
     def score(self, cfg, model_dir, test, labels):
-        names, probs = self._predict(cfg, model_dir, test)
+        names, probs = self._predict(cfg, model_dir, test, desc="score test split")
         predicted = [names[j] for j in probs.argmax(1)]
         return metrics([r["label"] for r in test], predicted, labels)
 

@@ -41,18 +41,18 @@ class NerTask(Task):
         return train_tagger(init_from, examples, ner.tag_names(labels), cfg, out_dir, seed=seed,
                             epochs=epochs, desc=desc)
 
-    def _predict(self, cfg, model_dir, rows):
+    def _predict(self, cfg, model_dir, rows, desc: str = "predict"):
         from evokd.data.conll import repair_bio
         from evokd.student.tagger import predict_word_proba
 
         names, probs = predict_word_proba(model_dir, [r["tokens"] for r in rows],
                                           cfg.evaluate.batch_size, cfg.train.max_length,
-                                          cfg.train.threads, cfg.train.device)
+                                          cfg.train.threads, cfg.train.device, desc)
         tags = [repair_bio([names[j] for j in p.argmax(1)])[0] for p in probs]
         return tags, probs
 
     def score(self, cfg, model_dir, test, labels):
-        predicted, _ = self._predict(cfg, model_dir, test)
+        predicted, _ = self._predict(cfg, model_dir, test, desc="score test split")
         return ner.metrics([r["tags"] for r in test], predicted, labels)
 
     def feedback(self, cfg, model_dir, rows):

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from evokd.errors import TeacherError
+from evokd.errors import TeacherError, TeacherRefused
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Stopped(TeacherError):
     """A request not sent (or not retried) because a sibling request failed for good."""
 
 
-class Refused(TeacherError):
+class Refused(TeacherRefused):
     """The endpoint refused a request field (`param`, evokd's name for it); the message says
     what to set."""
 
@@ -173,6 +173,7 @@ class ChatClient:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self.stop = threading.Event()  # set when a sibling request failed for good
+        self.retries = 0  # tries after a failed one, all requests together (the progress display)
         # Quiet the SDK's and its HTTP library's debug logs (they echo request options).
         for name in ("openai", "httpx", "httpx2", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -262,6 +263,8 @@ class ChatClient:
                 retry_after = parse_retry_after(exc.response.headers)
                 last = f"HTTP {status} from {url}" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else "")
             if attempt < self.policy.max_tries:
+                with self._rng_lock:
+                    self.retries += 1
                 wait = self._jittered(attempt, retry_after)
                 log.info("teacher: %s; try %d of %d in %.1fs", last, attempt + 1, self.policy.max_tries, wait)
                 self.sleep(wait)
@@ -269,25 +272,25 @@ class ChatClient:
                            f"tries (teacher.max_tries). Replies received so far are cached; run again "
                            f"when the endpoint recovers.")
 
-    def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherError:
-        """A TeacherError for a reply that retrying cannot fix, with what to change."""
+    def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherRefused:
+        """A TeacherRefused for a reply that retrying cannot fix, with what to change."""
         status = exc.status_code
         url = url or self.base_url
         if status == 401:
             if self.azure is not None:
-                return TeacherError(f"the Azure endpoint {url} refused the API key (HTTP 401): set a valid "
+                return TeacherRefused(f"the Azure endpoint {url} refused the API key (HTTP 401): set a valid "
                                     f"AZURE_OPENAI_API_KEY in the environment")
-            return TeacherError(f"the endpoint {url} refused the API key (HTTP 401): set a "
+            return TeacherRefused(f"the endpoint {url} refused the API key (HTTP 401): set a "
                                 f"valid OPENAI_API_KEY in the environment (or none for a local server)")
         if status == 403:
-            return TeacherError(f"the endpoint {url} denied access (HTTP 403): the key may "
+            return TeacherRefused(f"the endpoint {url} denied access (HTTP 403): the key may "
                                 f"lack access to model {model!r} or to this project")
         body = self.redact(_body_message(exc))
         if status == 404:
             if self.azure is not None:
-                return TeacherError(f"no deployment at {url} (HTTP 404: {body}): check teacher.azure.deployment "
+                return TeacherRefused(f"no deployment at {url} (HTTP 404: {body}): check teacher.azure.deployment "
                                     f"(or teacher.model), teacher.azure.endpoint and teacher.azure.api_version")
-            return TeacherError(f"model {model!r} not found at {url} (HTTP 404: {body}): "
+            return TeacherRefused(f"model {model!r} not found at {url} (HTTP 404: {body}): "
                                 f"check teacher.model, and that teacher.base_url ends in /v1 where "
                                 f"the server needs it")
         refused = refused_param(exc)
@@ -295,7 +298,7 @@ class ChatClient:
         if refused:
             return Refused(f"{message}; {REFUSAL_HINTS[refused]} (docs/teacher-servers.md)",
                            "max_tokens" if refused in TOKEN_PARAMS else refused, body)
-        return TeacherError(message)
+        return TeacherRefused(message)
 
     @staticmethod
     def _reply(response) -> dict:

@@ -78,10 +78,18 @@ class Dispatcher:
         return replies  # type: ignore[return-value]
 
     def _send(self, todo: list[int], requests, keys, replies) -> None:
+        """Sends the uncached requests `todo`; a progress display counts the answered ones
+        (those read from the cache count as done from the start), the tokens of the replies
+        received, and the retries so far."""
         if not todo:
             return
+        from evokd.progress import progress
 
-        def one(i: int) -> None:
+        cached = sum(r is not None for r in replies)
+        retries_before, tokens = self.client.retries, 0
+
+        def one(i: int, bar) -> None:
+            nonlocal tokens
             try:
                 reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling)
             except BaseException:
@@ -93,14 +101,20 @@ class Dispatcher:
                 request["namespace"] = self.namespace
             self.cache.put(keys[i], request, reply)
             replies[i] = reply
-            cost = self.ledger.cost(*_tokens(reply, requests[i], self.hidden_reasoning)[:2])
+            used = _tokens(reply, requests[i], self.hidden_reasoning)[:2]
+            cost = self.ledger.cost(*used)
             with self._lock:
                 self.usage.calls += 1
                 self.usage.sent_cost_usd += cost
+                tokens += sum(used)
+                bar.set_postfix_str(f"tokens={tokens:,}, retries={self.client.retries - retries_before}",
+                                    refresh=False)
+                bar.update(1)
 
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(todo)),
-                                thread_name_prefix="teacher") as pool:
-            futures = [pool.submit(one, i) for i in todo]
+        with progress(cached + len(todo), "teacher requests", "req", initial=cached) as bar, \
+                ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(todo)),
+                                   thread_name_prefix="teacher") as pool:
+            futures = [pool.submit(one, i, bar) for i in todo]
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for f in pending:
                 f.cancel()
