@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from evokd.errors import TeacherError, TeacherRefused
+from evokd.errors import ConfigError, TeacherError, TeacherRefused
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class ChatClient:
         self.azure = azure
         if azure is not None:
             if not api_key:
-                raise TeacherError("teacher.azure is set but AZURE_OPENAI_API_KEY is not: export the key of "
+                raise ConfigError("teacher.azure is set but AZURE_OPENAI_API_KEY is not: export the key of "
                                    "the Azure OpenAI resource in the environment (never in params.yaml)")
             deployment = azure.deployment or model
             self.base_urls = [f"{azure.endpoint.rstrip('/')}/openai/deployments/{deployment}"]

@@ -36,7 +36,7 @@ from typing import Optional
 
 from evokd.config import Config
 from evokd.data.textnorm import shingles
-from evokd.errors import TeacherError
+from evokd.errors import TeacherError, TeacherRefused
 from evokd.teachers import schemas
 from evokd.teachers.base import SynthesisRequest, Teacher, Usage
 from evokd.teachers.budget import Ledger, Price
@@ -576,6 +576,6 @@ def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
             lines += stage_lines
             bad |= needs_change
     if bad:
-        raise TeacherError("the endpoint refused part of evokd's requests:\n" + "\n".join(lines)
+        raise TeacherRefused("the endpoint refused part of evokd's requests:\n" + "\n".join(lines)
                            + "\nSet what each refused line says in params.yaml, then run `evokd teacher check` again.")
     return "\n".join(["ok: every teacher stage's request was answered", *lines])
