@@ -242,7 +242,7 @@ def test_azure_deployment_url_api_version_and_key_header(server, tmp_path):
     assert sent["body"]["max_completion_tokens"] == 10240 and "temperature" not in sent["body"]
     assert teacher.usage.reasoning_tokens == 256
 
-    with pytest.raises(TeacherError, match="AZURE_OPENAI_API_KEY is not"):
+    with pytest.raises(ConfigError, match="AZURE_OPENAI_API_KEY is not"):
         OpenAITeacher(cfg, api_key=None)
     wrong = "sk-wrong-key-0000"
     with pytest.raises(TeacherError) as err:
