@@ -44,10 +44,15 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except BatchPending as exc:  # teacher.mode: batch; not a failure, but DVC must stop here
-        typer.secho(f"evokd: {exc}", fg=typer.colors.YELLOW, err=True)
+        from evokd.teachers.redact import scrub
+
+        typer.secho(f"evokd: {scrub(str(exc))}", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(BATCH_PENDING_EXIT) from None
     except EvokdError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        from evokd.teachers.redact import scrub
+
+        # A message may quote a value from params.yaml; a URL's credentials never reach the terminal.
+        typer.secho(f"error: {scrub(str(exc))}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
 
 

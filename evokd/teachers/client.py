@@ -7,7 +7,8 @@ timeouts and dropped connections with exponential backoff and jitter, waits at l
 they are configuration mistakes, reported with what to change.
 
 The API key is handed in by the caller (the CLI reads OPENAI_API_KEY); every message this module
-builds passes through `redact`, so the key never reaches an exception, a log line or a file.
+builds shows endpoints as `display_urls` and passes through `redact` (evokd.teachers.redact), so
+neither the key nor credentials inside a base URL reach an exception, a log line or a file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from evokd.errors import TeacherError
+from evokd.teachers.redact import Redactor, display_url
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,11 @@ class ChatClient:
         urls = base_url if isinstance(base_url, (list, tuple)) else [base_url]
         self.base_urls = [(url or DEFAULT_BASE_URL).rstrip("/") for url in urls] or [DEFAULT_BASE_URL]
         self.base_url = self.base_urls[0]
+        # What messages show: the same endpoints with their credentials masked.
+        self.display_urls = [display_url(url) for url in self.base_urls]
+        self.display_url = self.display_urls[0]
         self._turn = 0  # the endpoint the next try goes to (round robin)
-        self._key = api_key or ""
+        self._redactor = Redactor(self.base_urls, api_key)
         self.policy, self.sleep, self.on_attempt = policy, sleep, on_attempt
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
@@ -103,14 +108,15 @@ class ChatClient:
         self._client = self._clients[0]
 
     def _next(self):
-        """(url, SDK client) of the endpoint the next try goes to."""
+        """(displayed url, SDK client) of the endpoint the next try goes to."""
         with self._rng_lock:
             i = self._turn % len(self._clients)
             self._turn += 1
-        return self.base_urls[i], self._clients[i]
+        return self.display_urls[i], self._clients[i]
 
-    def redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if len(self._key) >= 4 else text
+    def redact(self, text: object) -> str:
+        """`text` without the API key or any credential of the endpoints' URLs."""
+        return self._redactor.redact(text)
 
     def _jittered(self, attempt: int, retry_after: Optional[float]) -> float:
         with self._rng_lock:
@@ -143,14 +149,14 @@ class ChatClient:
                 wait = self._jittered(attempt, retry_after)
                 log.info("teacher: %s; try %d of %d in %.1fs", last, attempt + 1, self.policy.max_tries, wait)
                 self.sleep(wait)
-        raise TeacherError(f"the teacher at {', '.join(self.base_urls)} kept failing: {last}, {self.policy.max_tries} "
+        raise TeacherError(f"the teacher at {', '.join(self.display_urls)} kept failing: {last}, {self.policy.max_tries} "
                            f"tries (teacher.max_tries). Replies received so far are cached; run again "
                            f"when the endpoint recovers.")
 
     def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherError:
         """A TeacherError for a reply that retrying cannot fix, with what to change."""
         status = exc.status_code
-        url = url or self.base_url
+        url = url or self.display_url
         if status == 401:
             return TeacherError(f"the endpoint {url} refused the API key (HTTP 401): set a "
                                 f"valid OPENAI_API_KEY in the environment (or none for a local server)")

@@ -107,7 +107,7 @@ class OpenAITeacher(Teacher):
         if t.mode == "batch":  # the OpenAI Batch API: submit, stop, collect on a later run
             from evokd.teachers.batch import BatchRunner
 
-            batch = BatchRunner(self.client._client, cache, self.client.base_url, self.client.redact)
+            batch = BatchRunner(self.client._client, cache, self.client.display_url, self.client.redact)
         self.dispatcher = Dispatcher(self.client, t.model, cache, self.ledger,
                                      self.usage, t.max_concurrency, t.cache_namespace, batch)
 
@@ -347,31 +347,46 @@ class OpenAITeacher(Teacher):
         return out
 
     def _read_labels(self, reply: dict, chunk: list[dict]) -> dict[str, dict]:
+        """Each text's answer object, joined by number. A reply whose numbers do not match the
+        request (one answer per text, each numbered 1..n once) is rejected whole: its answers
+        cannot be trusted to belong to the texts they name (a text that quotes JSON, a model that
+        skipped or merged lines). Counted as `label:<reason>` and in `usage.bad_replies`; every
+        text of the chunk gets {"error": ...} for the label stage to reject."""
         items = as_list(self._read(reply), "labels")
         if isinstance(items, ParseFailure):
             self._reject(f"label:{items.reason}", reply=True)
             return {s["id"]: {"error": f"unreadable reply ({items.reason})"} for s in chunk}
         answers: dict[int, dict] = {}
+        problem = None
         for item in items:
             if not isinstance(item, dict):
-                self._reject("label:not_an_object")
-                continue
+                problem = "not_an_object"
+                break
             number = item.get("id")
             if number is None and len(chunk) == 1 and len(items) == 1:
                 number = 1  # one text, one answer without its number
+            if isinstance(number, bool) or (isinstance(number, float) and not number.is_integer()):
+                number = None  # true is not 1, and 1.5 is no text's number
             try:
                 number = int(number)
             except (TypeError, ValueError, OverflowError):  # OverflowError: an id of Infinity
-                self._reject("label:no_id")
-                continue
+                problem = "no_id"
+                break
             if not 1 <= number <= len(chunk):
-                self._reject("label:unknown_id")
-            elif number in answers:
-                self._reject("label:repeated_id")
-            else:
-                answers[number] = answer_fields(item, ("id",))
-        return {s["id"]: answers.get(n, {"error": "no answer for this text in the reply"})
-                for n, s in enumerate(chunk, 1)}
+                problem = "unknown_id"
+                break
+            if number in answers:
+                problem = "repeated_id"
+                break
+            answers[number] = answer_fields(item, ("id",))
+        if problem is None and len(answers) != len(chunk):
+            problem = "missing_id"
+        if problem is not None:
+            self._reject(f"label:{problem}", reply=True)
+            detail = (f"the reply's ids do not match the request ({problem}: {len(items)} answer(s) "
+                      f"for {len(chunk)} text(s)); the whole reply is rejected")
+            return {s["id"]: {"error": detail} for s in chunk}
+        return {s["id"]: answers[n] for n, s in enumerate(chunk, 1)}
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
@@ -412,6 +427,6 @@ def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
                                 {"max_tokens": 5, "temperature": 0.0})
         took = time.perf_counter() - start
         said = (reply.get("content") or "").strip()[:40]
-        lines.append(f"ok: {client.base_url} answered as model {reply.get('model') or t.model!r} in "
+        lines.append(f"ok: {client.display_url} answered as model {reply.get('model') or t.model!r} in "
                      f"{took:.1f}s ({said!r})")
     return "\n".join(lines)
