@@ -82,7 +82,7 @@ def entry_problem(entry: object, key: str) -> str | None:
     """Why the decoded cache entry `entry` must not be served for `key`, or None if it may.
 
     The stored request must hash to `key` (`request_key`), and the reply must be what
-    `ChatClient._reply` returns: {"content": str or None, "finish_reason": str or None,
+    `ChatClient._reply` returns: {"content": ..., "finish_reason": str or None,
     "model": str or None, "usage": None or an object}."""
     if not isinstance(entry, dict):
         return f"not a JSON object ({type(entry).__name__})"
@@ -105,7 +105,10 @@ def entry_problem(entry: object, key: str) -> str | None:
         return "the request it stores does not hash to its key (altered or planted)"
     if not isinstance(response, dict):
         return "no reply object"
-    for field in ("content", "finish_reason", "model"):
+    if "content" not in response:
+        return "a reply without content"
+    # Content of any JSON type is read safely (a non-text one is rejected as `not_text`).
+    for field in ("finish_reason", "model"):
         if not isinstance(response.get(field), (str, type(None))):
             return f"reply field {field!r} is not text"
     # Token counts are checked where they are charged (evokd.teachers.dispatch): a count that

@@ -122,13 +122,20 @@ class ChatClient:
         with self._rng_lock:
             return self.policy.delay(attempt, retry_after, self._rng)
 
-    def complete(self, model: str, messages: list[dict], sampling: dict) -> dict:
-        """Send one request (retrying what is worth retrying); the reply as a plain dict."""
+    def complete(self, model: str, messages: list[dict], sampling: dict, meter=None) -> dict:
+        """Send one request (retrying what is worth retrying); the reply as a plain dict.
+
+        `meter` (evokd.teachers.budget.Meter) pays for each try: reserved before it is sent
+        (BudgetExceeded if that would cross the cap), given back when the server refused it with
+        an error status, kept when it timed out or lost its connection (it may have been
+        processed and billed). The caller settles the answered try."""
         sdk = self._sdk
         last = ""
         for attempt in range(1, self.policy.max_tries + 1):
             if self.stop.is_set():
                 raise Stopped("stopped: another teacher request failed")
+            if meter is not None:
+                meter.before_try()
             self.on_attempt()
             retry_after = None
             url, client = self._next()
@@ -140,6 +147,8 @@ class ChatClient:
             except sdk.APIConnectionError as exc:
                 last = f"cannot connect to {url}: {self.redact(str(exc.__cause__ or exc))}"
             except sdk.APIStatusError as exc:
+                if meter is not None:
+                    meter.refund_try()  # the server answered no: nothing was generated
                 status = exc.status_code
                 if status not in RETRY_STATUS and status < 500:
                     raise self.fatal(exc, model, url) from None
@@ -175,15 +184,28 @@ class ChatClient:
 
     @staticmethod
     def _reply(response) -> dict:
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
+        """The reply as a plain dict. The SDK builds its objects without validating them, so any
+        field may hold anything: read defensively, and keep token counts as sent (the dispatcher
+        charges a count that makes no sense as the request's reservation)."""
+        choices = getattr(response, "choices", None)
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        message = getattr(choice, "message", None)
+        usage = getattr(response, "usage", None)
+        model = getattr(response, "model", None)
+        finish = getattr(choice, "finish_reason", None)
         return {
-            "content": choice.message.content if choice else None,
-            "finish_reason": choice.finish_reason if choice else None,
-            "model": response.model,
-            "usage": ({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+            "content": getattr(message, "content", None),
+            "finish_reason": finish if isinstance(finish, str) else None,
+            "model": model if isinstance(model, str) else None,
+            "usage": ({"prompt_tokens": _plain(getattr(usage, "prompt_tokens", None)),
+                       "completion_tokens": _plain(getattr(usage, "completion_tokens", None))}
                       if usage is not None else None),
         }
+
+
+def _plain(value: object) -> object:
+    """A JSON-writable token count: numbers, strings and None as sent, anything else None."""
+    return value if isinstance(value, (int, float, str, type(None))) else None
 
 
 def _body_message(exc) -> str:

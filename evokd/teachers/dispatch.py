@@ -46,7 +46,10 @@ class Dispatcher:
         self._lock = threading.Lock()
 
     def reservation(self, request: ChatRequest) -> int:
-        return estimate_prompt_tokens(request.messages) + int(request.sampling.get("max_tokens") or 0)
+        """The most one try of `request` can cost: an upper bound on its prompt (with its reply
+        schema) plus the completion cap."""
+        return (estimate_prompt_tokens(request.messages, request.sampling.get("response_format"))
+                + _completion_cap(request.sampling))
 
     def run(self, requests: list[ChatRequest]) -> list[dict]:
         """The replies, in the order of `requests`. Raises BudgetExceeded or TeacherError."""
@@ -79,8 +82,10 @@ class Dispatcher:
             return
 
         def one(i: int) -> None:
+            meter = self.ledger.meter(self.reservation(requests[i]))
             try:
-                reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling)
+                reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling,
+                                             meter=meter)
             except BaseException:
                 self.client.stop.set()  # queued requests are not started, in-flight ones stop retrying
                 raise
@@ -90,6 +95,7 @@ class Dispatcher:
                 request["namespace"] = self.namespace
             self.cache.put(keys[i], request, reply)
             replies[i] = reply
+            meter.settle(*_tokens(reply, requests[i]))
             cost = self.ledger.cost(*_tokens(reply, requests[i]))
             with self._lock:
                 self.usage.calls += 1
@@ -139,20 +145,40 @@ class Dispatcher:
             self.usage.cost_usd += cost
 
 
+# No model has a context near this; a larger count is not a count (it would also make the
+# ledger's totals meaningless, or overflow a float price).
+MAX_SANE_TOKENS = 100_000_000
+
+
+def _completion_cap(sampling: dict) -> int:
+    """The completion tokens one try may produce: the request's cap."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = _count(sampling.get(name))
+        if value:
+            return value
+    return 0
+
+
 def _tokens(reply: dict, request: ChatRequest) -> tuple[int, int]:
-    """Prompt and completion tokens of a reply; estimated when the endpoint reports none."""
-    usage = reply.get("usage")
-    if isinstance(usage, dict) and usage:
-        return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
-    content = reply.get("content")
-    completion = (len(content) if isinstance(content, str) else 0) // 3 + 1
-    return estimate_prompt_tokens(request.messages), completion
+    """Prompt and completion tokens to charge for a reply: what the endpoint reported, where it
+    makes sense; otherwise (missing, negative, not a whole number, absurd) that part of the
+    request's reservation, never 0: a reply is untrusted input, and an odd count must not lower
+    the bill. Without a completion cap, the reply's UTF-8 bytes bound its tokens."""
+    usage = reply.get("usage") if isinstance(reply, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    if prompt is None:
+        prompt = estimate_prompt_tokens(request.messages, request.sampling.get("response_format"))
+    if completion is None:
+        content = reply.get("content") if isinstance(reply, dict) else None
+        completion = _completion_cap(request.sampling) or (
+            len(content.encode("utf-8", "surrogatepass")) if isinstance(content, str) else 0) + 16
+    return prompt, completion
 
 
-def _count(value: object) -> int:
-    """A token count an endpoint reported; 0 when it is not a non-negative whole number
-    (a reply is untrusted input, and accounting must never crash a stage)."""
-    try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError, OverflowError):
-        return 0
+def _count(value: object) -> int | None:
+    """A token count an endpoint reported, if it is one: a whole number (not a bool, not 12.5 or
+    "12") from 0 to MAX_SANE_TOKENS; None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SANE_TOKENS:
+        return None
+    return value

@@ -38,7 +38,7 @@ from evokd.config import Config
 from evokd.data.textnorm import shingles
 from evokd.teachers import schemas
 from evokd.teachers.base import SynthesisRequest, Teacher, Usage
-from evokd.teachers.budget import Ledger, Price
+from evokd.teachers.budget import Ledger, Price, SharedLedger
 from evokd.teachers.cache import ResponseCache
 from evokd.teachers.client import ChatClient, RetryPolicy
 from evokd.teachers.dispatch import ChatRequest, Dispatcher
@@ -96,14 +96,16 @@ class OpenAITeacher(Teacher):
         if price is None:
             log.info("teacher: no price for %r in teacher.prices; cost is reported as 0", t.model)
         spent = spent or Usage()
+        cache, batch = ResponseCache(t.cache_dir), None
+        # What every run sharing the cache folder paid: the cap holds across processes too.
+        shared = SharedLedger(cache.root, t.budget.max_tokens, t.budget.max_usd)
         self.ledger = Ledger(price, t.budget.max_tokens, t.budget.max_usd,
                              spent_tokens=spent.prompt_tokens + spent.completion_tokens,
-                             spent_usd=spent.cost_usd, cache_hint=f" ({t.cache_dir})")
+                             spent_usd=spent.cost_usd, cache_hint=f" ({t.cache_dir})", shared=shared)
         self.client = client or ChatClient(
             t.base_url, api_key, t.timeout_s,
             RetryPolicy(t.max_tries, t.backoff_s, t.max_backoff_s),
             on_attempt=self._count_attempt, seed=cfg.seed)
-        cache, batch = ResponseCache(t.cache_dir), None
         if t.mode == "batch":  # the OpenAI Batch API: submit, stop, collect on a later run
             from evokd.teachers.batch import BatchRunner
 
