@@ -58,13 +58,20 @@ class BatchRunner:
 
     # -- records ----------------------------------------------------------------------------
     def records(self) -> list[dict]:
-        """The batches submitted and not yet collected, oldest first."""
+        """The batches submitted and not yet collected, oldest first. A record that cannot be
+        read, or is not a record, is ignored with a warning (its requests are asked again)."""
         out = []
         for path in sorted(self.folder.glob("*.record")) if self.folder.exists() else []:
             try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, json.JSONDecodeError):
-                log.warning("teacher: unreadable batch record %s ignored", path)
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+                log.warning("teacher: unreadable batch record %s ignored (%s)", path, type(exc).__name__)
+                continue
+            problem = _record_problem(record)
+            if problem:
+                log.warning("teacher: batch record %s ignored: %s", path, problem)
+                continue
+            out.append(record)
         return sorted(out, key=lambda r: r.get("submitted_at", 0))
 
     def _record_path(self, batch_id: str) -> Path:
@@ -149,9 +156,21 @@ class BatchRunner:
             if not file_id:
                 continue
             text = self._api(f"download {file_id}", lambda: self.sdk.files.content(file_id).text)
-            for line in text.splitlines():
-                if line.strip():
+            for number, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                problem = None
+                try:
                     got += self._store(json.loads(line), record, errors)
+                except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                    problem = f"not JSON ({type(exc).__name__})"
+                except _BadLine as exc:
+                    problem = str(exc)
+                if problem:
+                    # A counted failure for its request: not cached, so asked again next run.
+                    log.warning("teacher: batch %s file %s line %d: %s; ignored, its request will be "
+                                "asked again", batch_id, file_id, number, problem)
+                    errors.append(f"file {file_id} line {number}: {problem}")
         self._forget(batch_id)
         note = None
         if errors:
@@ -160,21 +179,56 @@ class BatchRunner:
         log.info("teacher: collected %d reply(ies) from batch %s", got, batch_id)
         return status, got, note, record
 
-    def _store(self, line: dict, record: dict, errors: list[str]) -> int:
-        """Put one output line's reply into the cache; 1 if it held a reply."""
+    def _store(self, line: object, record: dict, errors: list[str]) -> int:
+        """Put one output line's reply into the cache; 1 if it held a reply. A line that is not a
+        batch output line raises _BadLine (the caller counts it and warns)."""
         from openai.types.chat import ChatCompletion
+        from pydantic import ValidationError
 
         from evokd.teachers.client import ChatClient
 
+        if not isinstance(line, dict):
+            raise _BadLine(f"not an output line object ({type(line).__name__})")
         key = line.get("custom_id")
+        if not isinstance(key, str):
+            raise _BadLine("no custom_id")
         request = record["requests"].get(key)
         response = line.get("response") or {}
         if request is None:
             return 0
+        if not isinstance(response, dict):
+            raise _BadLine("its response is not an object")
         if line.get("error") or response.get("status_code") != 200:
-            err = line.get("error") or (response.get("body") or {}).get("error") or response.get("status_code")
+            body = response.get("body")
+            err = line.get("error") or (body.get("error") if isinstance(body, dict) else None) \
+                or response.get("status_code")
             errors.append(self.redact(str(err))[:200])
             return 0
-        reply = ChatClient._reply(ChatCompletion.model_validate(response["body"]))
+        if not isinstance(response.get("body"), dict):
+            raise _BadLine("its response has no body object")
+        try:
+            reply = ChatClient._reply(ChatCompletion.model_validate(response["body"]))
+        except ValidationError as exc:
+            raise _BadLine(f"its body is not a chat completion ({exc.error_count()} problem(s))") from None
         self.cache.put(key, request, reply)
         return 1
+
+
+class _BadLine(ValueError):
+    """A batch output line that is not one (the provider's file, or a damaged download)."""
+
+
+def _record_problem(record: object) -> str | None:
+    """Why a decoded batch record cannot be used, or None."""
+    if not isinstance(record, dict):
+        return "not an object"
+    if not isinstance(record.get("batch_id"), str) or not record["batch_id"]:
+        return "no batch_id"
+    keys, requests = record.get("keys"), record.get("requests")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return "no list of keys"
+    if not isinstance(requests, dict):
+        return "no requests"
+    if not isinstance(record.get("submitted_at", 0), (int, float)):
+        return "a submitted_at that is not a time"
+    return None
