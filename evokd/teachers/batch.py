@@ -162,10 +162,10 @@ class BatchRunner:
                 problem = None
                 try:
                     got += self._store(json.loads(line), record, errors)
-                except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-                    problem = f"not JSON ({type(exc).__name__})"
                 except _BadLine as exc:
                     problem = str(exc)
+                except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                    problem = f"not JSON ({type(exc).__name__})"
                 if problem:
                     # A counted failure for its request: not cached, so asked again next run.
                     log.warning("teacher: batch %s file %s line %d: %s; ignored, its request will be "
