@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evokd.errors import BatchPending, TeacherError
+from evokd.errors import BatchPending, BudgetExceeded, TeacherError
 from evokd.io import atomic_write_text
 from evokd.teachers.cache import ResponseCache
 
@@ -47,13 +47,17 @@ class BatchItem:
     key: str
     body: dict
     record: dict
+    reserve: int = 0  # the most its reply can cost (tokens), metered at submission
 
 
 class BatchRunner:
     """Submits and collects batches for one endpoint, through the `openai` SDK client `sdk`."""
 
-    def __init__(self, sdk, cache: ResponseCache, base_url: str, redact=lambda text: text):
+    def __init__(self, sdk, cache: ResponseCache, base_url: str, redact=lambda text: text, ledger=None):
         self.sdk, self.cache, self.base_url, self.redact = sdk, cache, base_url, redact
+        # evokd.teachers.budget.Ledger: a submitted request is paid for in the folder's spending
+        # ledger like an online try (reserved at submission, settled at collection).
+        self.ledger = ledger
         self.folder = cache.root / "batches"
 
     # -- records ----------------------------------------------------------------------------
@@ -99,7 +103,10 @@ class BatchRunner:
                 waiting.append(record)
         in_flight = {key for record in waiting for key in record["keys"]}
         todo = [item for key, item in missing.items() if self.cache.get(key) is None and key not in in_flight]
+        todo, refused = self._reserve(todo)
         submitted = self._submit(todo) if todo else None
+        if refused is not None:
+            raise refused  # what fitted is submitted (and recorded); a later run collects it
         if not waiting and submitted is None:
             return collected
         lines = list(notes)
@@ -120,7 +127,34 @@ class BatchRunner:
                                f"{self.redact(str(exc))[:300]}; run again later, or set "
                                f"teacher.mode: online") from None
 
+    def _reserve(self, items: list[BatchItem]) -> tuple[list[BatchItem], Exception | None]:
+        """The items whose worst case fits the folder's spending ledger (reserved now, in order),
+        and the BudgetExceeded for the first that does not (None if all fit)."""
+        if self.ledger is None:
+            return items, None
+        fitted = []
+        for item in items:
+            try:
+                self.ledger.meter(item.reserve).before_try()
+            except BudgetExceeded as exc:
+                return fitted, exc
+            fitted.append(item)
+        return fitted, None
+
+    def _refund(self, record: dict, key: str) -> None:
+        """Give back a submitted request's reservation: the provider says it was not processed."""
+        if self.ledger is not None:
+            self.ledger.meter(_reserved(record, key)).refund_try()
+
     def _submit(self, items: list[BatchItem]) -> str:
+        try:
+            return self._upload_and_create(items)
+        except BaseException:
+            for item in items:  # nothing was submitted: nothing can be billed
+                self._refund({"reserved": {item.key: item.reserve}}, item.key)
+            raise
+
+    def _upload_and_create(self, items: list[BatchItem]) -> str:
         lines = "".join(json.dumps({"custom_id": item.key, "method": "POST", "url": ENDPOINT,
                                     "body": item.body}, ensure_ascii=False) + "\n" for item in items)
         upload = self._api("upload the batch file", lambda: self.sdk.files.create(
@@ -130,7 +164,8 @@ class BatchRunner:
             metadata={"created_by": "evokd"}))
         record = {"batch_id": batch.id, "input_file_id": upload.id, "endpoint": self.base_url,
                   "submitted_at": time.time(), "keys": [item.key for item in items],
-                  "requests": {item.key: item.record for item in items}, "last_status": batch.status}
+                  "requests": {item.key: item.record for item in items}, "last_status": batch.status,
+                  "reserved": {item.key: item.reserve for item in items}}
         atomic_write_text(self._record_path(batch.id), json.dumps(record, ensure_ascii=False) + "\n")
         log.info("teacher: submitted batch %s with %d request(s)", batch.id, len(items))
         return batch.id
@@ -203,6 +238,7 @@ class BatchRunner:
             err = line.get("error") or (body.get("error") if isinstance(body, dict) else None) \
                 or response.get("status_code")
             errors.append(self.redact(str(err))[:200])
+            self._refund(record, key)  # answered with an error: not processed
             return 0
         if not isinstance(response.get("body"), dict):
             raise _BadLine("its response has no body object")
@@ -211,7 +247,19 @@ class BatchRunner:
         except ValidationError as exc:
             raise _BadLine(f"its body is not a chat completion ({exc.error_count()} problem(s))") from None
         self.cache.put(key, request, reply)
+        if self.ledger is not None:
+            from evokd.teachers.dispatch import ChatRequest, _tokens
+
+            asked = ChatRequest(request.get("messages") or [], request.get("sampling") or {}, "")
+            self.ledger.meter(_reserved(record, key)).settle(*_tokens(reply, asked))
         return 1
+
+
+def _reserved(record: dict, key: str) -> int:
+    """The tokens reserved for `key` when its batch was submitted (0 for a record without them)."""
+    reserved = record.get("reserved")
+    value = reserved.get(key) if isinstance(reserved, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 class _BadLine(ValueError):

@@ -126,7 +126,7 @@ class Dispatcher:
             if self.namespace:
                 record["namespace"] = self.namespace
             body = {"model": self.model, "messages": requests[i].messages, **requests[i].sampling}
-            items.append(BatchItem(keys[i], body, record))
+            items.append(BatchItem(keys[i], body, record, self.reservation(requests[i])))
         self.batch.run(items)  # raises BatchPending while any reply is still missing
         for i in todo:
             replies[i] = self.cache.get(keys[i])

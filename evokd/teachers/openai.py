@@ -109,7 +109,8 @@ class OpenAITeacher(Teacher):
         if t.mode == "batch":  # the OpenAI Batch API: submit, stop, collect on a later run
             from evokd.teachers.batch import BatchRunner
 
-            batch = BatchRunner(self.client._client, cache, self.client.display_url, self.client.redact)
+            batch = BatchRunner(self.client._client, cache, self.client.display_url, self.client.redact,
+                                self.ledger)
         self.dispatcher = Dispatcher(self.client, t.model, cache, self.ledger,
                                      self.usage, t.max_concurrency, t.cache_namespace, batch)
 

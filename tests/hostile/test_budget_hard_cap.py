@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fake_openai import FakeOpenAI, hang, reply, status
-from evokd.errors import BudgetExceeded, TeacherError
+from evokd.errors import BatchPending, BudgetExceeded, TeacherError
 from evokd.teachers.budget import (LEDGER_FILE, MESSAGE_OVERHEAD_TOKENS, REQUEST_OVERHEAD_TOKENS,
                                    SharedLedger, estimate_prompt_tokens)
 from evokd.teachers.dispatch import ChatRequest, _tokens
 from evokd.teachers.openai import OpenAITeacher
-from test_teacher_openai import ROOT, make_cfg
+from test_teacher_openai import LABELS, ROOT, make_cfg
 
 TESTS = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "system", "content": "You label questions."},
@@ -268,3 +268,51 @@ def test_concurrent_experiments_sharing_a_cache_spend_at_most_the_cap_together(t
             assert o["error"] is None
     assert sum(1 for o in outs if o["requests"] < admitted) >= (1 if processes * admitted > fits else 0)
     assert len(list((tmp_path / "cache").glob("??/*.json"))) == sent
+
+
+# -- batch mode: submitted requests are paid like online tries ------------------------------------------
+def test_batch_mode_reserves_at_submission_and_settles_at_collection(tmp_path):
+    samples = [{"id": f"s{i}", "text": f"Where is town {i} ?"} for i in range(4)]  # 2 requests of 2
+    with FakeOpenAI() as server:
+        server.batch_polls = 0
+        probe_cfg = make_cfg(server, tmp_path / "probe", label={"batch_size": 2}, mode="batch")
+        with pytest.raises(BatchPending):
+            OpenAITeacher(probe_cfg).label(samples, LABELS)
+        [record] = (tmp_path / "probe/cache/batches").glob("*.record")
+        first, second = json.loads(record.read_text())["reserved"].values()
+        # Others already paid `before`; room is left for the first request only.
+        before, cap = 10**6, 10**6 + first + second // 2
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        (cache / LEDGER_FILE).write_text(json.dumps({"tokens": before, "usd": 0.0}))
+        cfg = make_cfg(server, tmp_path, label={"batch_size": 2}, mode="batch", budget={"max_tokens": 10**7})
+        capped = SharedLedger(cache, cap, None)
+        teacher = OpenAITeacher(cfg)
+        teacher.ledger.shared = capped
+        lines = len(server.batch_lines)
+        with pytest.raises(BudgetExceeded, match="runs sharing this response cache folder"):
+            teacher.label(samples, LABELS)
+        assert ledger_tokens(cache) == before + first  # reserved at submission
+        [record] = (cache / "batches").glob("*.record")
+        assert len(json.loads(record.read_text())["keys"]) == 1
+        again = OpenAITeacher(cfg)
+        again.ledger.shared = capped
+        with pytest.raises(BatchPending, match=r"submitted batch .* \(1 request\(s\)\)"):
+            again.label(samples, LABELS)  # collects the first (settled: 150), submits the second
+        assert len(server.batch_lines) - lines == 1
+    assert ledger_tokens(cache) == before + 150 + second
+
+
+def test_batch_mode_refunds_a_line_the_provider_failed(tmp_path):
+    samples = [{"id": f"s{i}", "text": f"Where is town {i} ?"} for i in range(2)]
+    with FakeOpenAI() as server:
+        server.batch_polls, server.batch_fail = 0, {0}
+        cfg = make_cfg(server, tmp_path, label={"batch_size": 2}, mode="batch")
+        with pytest.raises(BatchPending):
+            OpenAITeacher(cfg).label(samples, LABELS)
+        assert ledger_tokens(tmp_path / "cache") > 0
+        with pytest.raises(BatchPending, match="failed .* submitted again"):
+            OpenAITeacher(cfg).label(samples, LABELS)  # failed line refunded, request resubmitted
+        [record] = (tmp_path / "cache/batches").glob("*.record")
+        [reserved] = json.loads(record.read_text())["reserved"].values()
+    assert ledger_tokens(tmp_path / "cache") == reserved
