@@ -14,6 +14,13 @@ that long, so a stage in batch mode:
 4. stops with BatchPending ("submitted batch <id>, re-run `dvc repro` to collect") when anything
    is still waiting, and otherwise carries on with every reply from the cache.
 
+Each submitted request is paid for in the cache folder's spending ledger like an online try
+(evokd.teachers.budget): its worst case is reserved at submission (only what fits is submitted;
+the rest stops the stage with BudgetExceeded), settled to the reported usage when its reply is
+collected, and given back when the provider reports the line failed. The output file is
+untrusted input: a line that cannot be read is a failure for its request (asked again), with a
+warning naming the batch, the file and the line.
+
 Records live in the response cache folder, outside DVC outputs, so they survive DVC deleting a
 stage's outputs; their suffix keeps them apart from cache entries (`<2 hex>/<key>.json`). A batch
 that failed, expired or was cancelled is forgotten and its requests are submitted again; requests
