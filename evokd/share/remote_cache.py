@@ -124,9 +124,11 @@ def pull(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
     folder, verified as the cache verifies every read (`entry_problem`: whole JSON, its stored
     request hashes to the key it is named by, a reply of the right shape), then renamed into
     place; one that fails is skipped with a warning and counted as damaged, so a reader of the
-    cache never sees a partial, altered or planted entry."""
+    cache never sees a partial, altered or planted entry. A local entry that fails the same check
+    counts as missing: a good remote copy replaces it."""
     mine, theirs = local_keys(cache), remote.keys()
-    todo = sorted(theirs - mine)
+    sound = {key for key in mine & theirs if read_entry(cache.path(key), key)[1] is None}
+    todo = sorted(theirs - sound)
     installed = 0
     if todo:
         cache.root.mkdir(parents=True, exist_ok=True)

@@ -150,3 +150,12 @@ def test_push_never_spreads_a_bad_local_entry(tmp_path):
     result = remote_cache.push(local, _remote(remote_root))
     assert (result.transferred, result.damaged) == (1, 1)
     assert sorted(p.stem for p in remote_root.rglob("*.json")) == [KEY]
+
+
+def test_pull_replaces_a_bad_local_entry_with_the_good_remote_one(tmp_path):
+    remote_root, local = tmp_path / "remote", ResponseCache(tmp_path / "local")
+    _plant(remote_root, KEY, json.dumps(entry()).encode())
+    _plant(local.root, KEY, json.dumps(entry(response=FORGED, request=other("draw", "x"))).encode())
+    result = remote_cache.pull(local, _remote(remote_root))
+    assert (result.local_before, result.transferred, result.damaged) == (1, 1, 0)
+    assert local.get(KEY) == GOOD
