@@ -18,17 +18,17 @@ from typing import Iterable, Optional
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
-# Query parameters whose value is a credential (matched as a substring of the lower-cased name):
-# api_key / api-key / apikey / key, token / access_token / id_token, secret / client_secret,
-# sig / signature / X-Amz-Signature, password / passwd / pwd, auth / authorization, credential /
-# X-Amz-Credential, X-Amz-Security-Token, session, jwt, bearer, code (OAuth), and Azure SAS `sig`.
-_SECRET_PARAM = re.compile(r"key|token|secret|sig|passw|pwd|auth|credential|session|jwt|bearer|^code$",
-                           re.IGNORECASE)
+# Query parameters whose value is a credential (a word of the name, any case): api_key / api-key /
+# apikey / key, token / access_token / X-Amz-Security-Token, secret / client_secret, sig /
+# signature / X-Amz-Signature (and Azure SAS `sig`), password / passwd / pwd, auth /
+# authorization, credential / X-Amz-Credential, session, jwt, bearer; `code` (OAuth) exactly.
+_SECRET_WORDS = r"key|token|secret|sig|passw|pwd|auth|credential|session|jwt|bearer"
+_SECRET_PARAM = re.compile(rf"{_SECRET_WORDS}|^code$", re.IGNORECASE)
 # userinfo of any URL in free text: scheme://<userinfo>@host
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"<>]+)@")
 # A credential-like query parameter of any URL in free text: ?api-key=<value>, &sig=<value>
-_QUERY_SECRET = re.compile(r"(?P<name>[?&;][^=&\s?#'\"<>]*(?:key|token|secret|sig|passw|pwd|auth|credential"
-                           r"|session|jwt|bearer)[^=&\s?#'\"<>]*=)[^&#\s'\"<>]+", re.IGNORECASE)
+_QUERY_SECRET = re.compile(rf"(?P<name>[?&;][^=&\s?#'\"<>]*(?:{_SECRET_WORDS})[^=&\s?#'\"<>]*=)[^&#\s'\"<>]+",
+                           re.IGNORECASE)
 # OpenAI-style secret keys (sk-..., sk-proj-...) wherever they appear, e.g. in a URL path.
 _OPENAI_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")
 # Shorter secrets are not replaced in free text (they would mangle ordinary words); they are still
@@ -38,7 +38,7 @@ MIN_SECRET_LEN = 4
 
 def display_url(url: Optional[str]) -> Optional[str]:
     """`url` with its credentials masked: userinfo, the values of credential-like query
-    parameters, and the fragment. Not a URL (or None): returned masked by `Redactor` rules."""
+    parameters, and the fragment. A string that does not parse as a URL is `scrub`bed."""
     if url is None:
         return None
     try:
