@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import FakeOpenAI, reply
+from fake_openai import FakeOpenAI
 from evokd.share import remote_cache
 from evokd.teachers.cache import ResponseCache, request_key
 from evokd.teachers.openai import OpenAITeacher
