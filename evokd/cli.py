@@ -103,11 +103,14 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except EvokdError as exc:
+        from evokd.teachers.redact import scrub
+
+        # A message may quote a value from params.yaml; a URL's credentials never reach the terminal.
         code = exit_code(exc)
         if code == Exit.BATCH_PENDING:  # teacher.mode: batch; not a failure, but DVC must stop here
-            typer.secho(f"evokd: {exc}", fg=typer.colors.YELLOW, err=True)
+            typer.secho(f"evokd: {scrub(str(exc))}", fg=typer.colors.YELLOW, err=True)
         else:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {scrub(str(exc))}", fg=typer.colors.RED, err=True)
         raise typer.Exit(int(code)) from None
 
 

@@ -119,7 +119,8 @@ class PriceConfig(_Block):
 
 
 class BudgetConfig(_Block):
-    """A hard cap on what one pipeline uses of the teacher (null = no cap)."""
+    """A hard cap on what one pipeline uses of the teacher, and on what every run sharing the
+    response cache folder pays over the network together (null = no cap; evokd.teachers.budget)."""
 
     max_tokens: Optional[int] = Field(None, ge=1)
     max_usd: Optional[float] = Field(None, gt=0.0)

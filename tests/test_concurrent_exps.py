@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run
+from evokd.teachers.budget import LEDGER_FILE
 from evokd.teachers.cache import request_key
 from fake_openai import fake_openai  # noqa: F401 (fixture)
 
@@ -44,7 +45,7 @@ def _cache_entries(cache: Path) -> list[dict]:
     """Every cache entry, checked: parses, named by its key, key = request_key(request)."""
     entries = []
     for path in sorted(cache.rglob("*")):
-        if path.is_dir():
+        if path.is_dir() or path.name in (LEDGER_FILE, LEDGER_FILE + ".lock"):
             continue
         assert path.suffix == ".json" and path.parent.name == path.name[:2], f"stray file {path}"
         entry = json.loads(path.read_text(encoding="utf-8"))
@@ -100,6 +101,9 @@ def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
     distinct = {json.dumps(r["body"], sort_keys=True) for r in fake_openai.requests}
     assert len(entries) == len(distinct)  # one entry per distinct request, nothing missing
     assert not list(cache.rglob("*.tmp")) and not list(root.rglob(".evokd"))  # nothing strayed
+    # The folder's spending ledger holds what both processes paid: every request the server
+    # answered (100 + 50 tokens each), the raced duplicates included.
+    assert json.loads((cache / LEDGER_FILE).read_text())["tokens"] == 150 * len(fake_openai.requests)
 
     # Paid twice only within the race: a copy arriving after the first copy's reply was sent
     # (plus SLACK_S to write it to the cache) should have been a cache hit.

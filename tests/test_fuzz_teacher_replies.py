@@ -31,7 +31,7 @@ from evokd.teachers.parse import MAX_DEPTH, ParseFailure, extract_json
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["DESC", "HUM", "LOC", "NUM"]
 TYPES = ["LOC", "MISC", "ORG", "PER"]
-PARSE_REASONS = {"empty_reply", "not_text", "not_json", "too_deep"}
+PARSE_REASONS = {"empty_reply", "not_text", "not_json", "too_deep", "ambiguous"}
 REJECT_REASONS = {"unlabelled", "bad_label", "empty", "too_short", "too_long", "duplicate", "echo", "leak",
                   "bad_tags", "bad_type", "not_a_list", "bad_span", "span_not_found"}
 FUZZ = settings(max_examples=150, deadline=2000, derandomize=True,

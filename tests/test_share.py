@@ -128,8 +128,10 @@ def dvc_repo(root: Path, remote_url: str, *remote_config: tuple[str, str]) -> Pa
 def fill(cache: ResponseCache, n: int, tag: str) -> set[str]:
     keys = set()
     for i in range(n):
-        key = request_key("m", [{"role": "user", "content": f"{tag} {i}"}], {"temperature": 0}, "0")
-        cache.put(key, {"i": i}, {"content": f"{tag} reply {i}"})
+        request = {"model": "m", "messages": [{"role": "user", "content": f"{tag} {i}"}],
+                   "sampling": {"temperature": 0}, "draw": "0"}
+        key = request_key(**request)
+        cache.put(key, request, {"content": f"{tag} reply {i}"})  # entries are verified on read
         keys.add(key)
     return keys
 

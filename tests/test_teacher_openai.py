@@ -126,7 +126,7 @@ def test_malformed_label_replies_are_read_or_rejected_with_reasons(fake_openai, 
     fake_openai.script(
         reply('```json\n{"labels": [{"id": 1, "label": "LOC"}, {"id": 2, "label": "HUM"}]}\n```'),
         reply('Here are the labels:\n{"labels": [{"id": 1, "label": "NUM"}, {"id": 2, "label": "DESC"},]}\nDone.'),
-        reply('{"id": 2, "label": "LOC"}'),                      # one object, not a list: text 1 unanswered
+        reply('{"id": 2, "label": "LOC"}'),                      # one object for two texts: rejected whole
         reply("I'm sorry, I can't do that."),                     # garbage
         reply('{"labels": [{"id": 1, "label": "PLANET"}, {"id": 9, "label": "LOC"}, {"label": "HUM"}]}'),
         reply('{"labels": [{"id": 1, "label": "HUM"', finish_reason="length"),
@@ -135,12 +135,13 @@ def test_malformed_label_replies_are_read_or_rejected_with_reasons(fake_openai, 
     answers = teacher.label(samples, LABELS)
     assert answers["s0"] == {"label": "LOC"} and answers["s1"] == {"label": "HUM"}
     assert answers["s2"] == {"label": "NUM"} and answers["s3"] == {"label": "DESC"}
-    assert answers["s5"] == {"label": "LOC"} and "error" in answers["s4"]
+    # A reply whose ids do not match the request is rejected whole (issue 16).
+    assert "missing_id" in answers["s4"]["error"] and "missing_id" in answers["s5"]["error"]
     assert answers["s6"]["error"].startswith("unreadable reply (not_json")
-    assert answers["s8"] == {"label": "PLANET"}  # kept for the label stage to reject as bad_label
+    assert "unknown_id" in answers["s8"]["error"] and "unknown_id" in answers["s9"]["error"]
     assert answers["s10"]["error"] == "unreadable reply (truncated)"
     assert teacher.rejected["label:not_json"] == 1 and teacher.rejected["label:unknown_id"] == 1
-    assert teacher.rejected["label:no_id"] == 1 and teacher.usage.bad_replies == 2
+    assert teacher.rejected["label:missing_id"] == 1 and teacher.usage.bad_replies == 4
 
 
 def test_malformed_synthesis_and_analysis_never_crash(fake_openai, tmp_path):

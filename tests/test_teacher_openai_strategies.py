@@ -191,7 +191,7 @@ def test_budget_applies_to_overgeneration_and_nothing_is_scored(fake_openai, tmp
 
     messages = load_template(ROOT / "prompts/default", "classification", "synthesize_random").render(
         labels=", ".join(LABELS), n_total=6)
-    limit = 2 * one(ChatRequest(messages, {"max_tokens": 2048}, "x")) + 10
+    limit = 2 * one(ChatRequest(messages, probe._sampling("synthesize_random", LABELS), "x")) + 10
     cfg = make_cfg(fake_openai, tmp_path, "uncertainty", budget={"max_tokens": limit})
     with pytest.raises(BudgetExceeded, match="max_tokens"):
         OpenAITeacher(cfg).synthesize(synth_request())

@@ -18,7 +18,6 @@ snapshot of the folder would make every push a commit and every concurrent push 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import posixpath
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from evokd.errors import RemoteError, RemoteFailed
 from evokd.progress import fsspec_callback, progress
-from evokd.teachers.cache import ResponseCache
+from evokd.teachers.cache import ResponseCache, read_entry
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +121,16 @@ def push(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
     return SyncResult(remote.name, len(mine), len(theirs), len(todo), damaged)
 
 
-def _valid_entry(path: Path, key: str) -> bool:
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(entry, dict) and entry.get("key") == key and "response" in entry
-
-
 def pull(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult:
     """Download the remote entries the local folder lacks. Each is downloaded to a staging
-    folder, checked (whole JSON, the key it claims is its name), then renamed into place, so a
-    reader of the cache never sees a partial or foreign entry."""
+    folder, verified as the cache verifies every read (`entry_problem`: whole JSON, its stored
+    request hashes to the key it is named by, a reply of the right shape), then renamed into
+    place; one that fails is skipped with a warning and counted as damaged, so a reader of the
+    cache never sees a partial, altered or planted entry. A local entry that fails the same check
+    counts as missing: a good remote copy replaces it."""
     mine, theirs = local_keys(cache), remote.keys()
-    todo = sorted(theirs - mine)
+    sound = {key for key in mine & theirs if read_entry(cache.path(key), key)[1] is None}
+    todo = sorted(theirs - sound)
     installed = 0
     if todo:
         cache.root.mkdir(parents=True, exist_ok=True)
@@ -149,13 +144,15 @@ def pull(cache: ResponseCache, remote: RemoteCache, jobs: int = 8) -> SyncResult
             except Exception as exc:
                 raise _transfer_error("pull", remote, exc) from exc
             for key, path in zip(todo, staged):
-                if _valid_entry(path, key):
+                _, problem = read_entry(path, key)
+                if problem is None and path.exists():
                     dest = cache.path(key)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(path, dest)
                     installed += 1
                 else:
-                    log.warning("evokd cache pull: remote entry %s is damaged; skipped", key)
+                    log.warning("evokd cache pull: remote entry %s skipped: %s", remote.path(key),
+                                problem or "missing after download")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return SyncResult(remote.name, len(mine), len(theirs), installed, len(todo) - installed)

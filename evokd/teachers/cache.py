@@ -13,6 +13,13 @@ concurrent processes (parallel `dvc exp run`s) share the folder safely: a reader
 file or none, and two writers of the same key write the same request's answer. The folder lives
 outside DVC outputs (DVC deletes a stage's outputs before running it) and is gitignored.
 
+An entry is never trusted on its own word (anyone who can write to the folder, or to the DVC
+remote `evokd cache pull` reads, could plant one): on every read, and on every pull, the request
+it stores is hashed again and must give the key it is filed under, and the reply must have the
+shape a client reply has (`entry_problem`). An entry that fails is a miss, with a warning naming
+the file: never served, never a crash. What this proves is that an entry answers the request it
+claims to; it cannot prove who wrote it (that would take a signature and a key to keep).
+
 A relative `teacher.cache_dir` is relative to the project root. A queued experiment
 (`dvc exp run --queue`, `dvc queue start`) runs in a temporary copy of the project under
 `<root>/.dvc/tmp/exps/` that DVC deletes afterwards; there the relative folder is resolved
@@ -68,8 +75,71 @@ def request_key(model: str, messages: list[dict], sampling: dict, draw: str,
     return hashlib.sha256(canonical(payload).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_REQUEST_FIELDS = {"model", "messages", "sampling", "draw", "namespace"}
+
+
+def entry_problem(entry: object, key: str) -> str | None:
+    """Why the decoded cache entry `entry` must not be served for `key`, or None if it may.
+
+    The stored request must hash to `key` (`request_key`), and the reply must be what
+    `ChatClient._reply` returns: {"content": ..., "finish_reason": str or None,
+    "model": str or None, "usage": None or an object}."""
+    if not isinstance(entry, dict):
+        return f"not a JSON object ({type(entry).__name__})"
+    if entry.get("key") != key:
+        return "its key is not the name it is filed under"
+    request, response = entry.get("request"), entry.get("response")
+    if not isinstance(request, dict) or not {"model", "messages", "sampling", "draw"} <= request.keys() \
+            or not request.keys() <= _REQUEST_FIELDS:
+        return "no request record (model, messages, sampling, draw)"
+    if not (isinstance(request["messages"], list) and isinstance(request["sampling"], dict)
+            and all(isinstance(request[f], str) for f in ("model", "draw"))
+            and isinstance(request.get("namespace") or "", str)):
+        return "a request record of the wrong shape"
+    try:
+        again = request_key(request["model"], request["messages"], request["sampling"], request["draw"],
+                            request.get("namespace"))
+    except (TypeError, ValueError, RecursionError) as exc:  # not JSON-serialisable / too deep
+        return f"a request that cannot be hashed ({type(exc).__name__})"
+    if again != key:
+        return "the request it stores does not hash to its key (altered or planted)"
+    if not isinstance(response, dict):
+        return "no reply object"
+    if "content" not in response:
+        return "a reply without content"
+    # Content of any JSON type is read safely (a non-text one is rejected as `not_text`).
+    for field in ("finish_reason", "model"):
+        if not isinstance(response.get(field), (str, type(None))):
+            return f"reply field {field!r} is not text"
+    # Token counts are checked where they are charged (evokd.teachers.dispatch): a count that
+    # makes no sense is charged as the request's reservation, so it cannot lower the bill.
+    if not isinstance(response.get("usage"), (dict, type(None))):
+        return "reply usage is not an object"
+    return None
+
+
+def read_entry(path: Path, key: str) -> tuple[dict | None, str | None]:
+    """(the verified reply, None) of the entry file `path` filed under `key`, or (None, why not);
+    (None, None) when there is no such file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror or exc})"
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        return None, "not JSON"
+    problem = entry_problem(entry, key)
+    return (None, problem) if problem else (entry["response"], None)
+
+
 class ResponseCache:
-    """Content-addressed replies under `root`. Unreadable entries count as misses."""
+    """Content-addressed replies under `root`. Entries that are missing, unreadable or fail
+    verification (`entry_problem`) count as misses; the last two with a warning."""
 
     def __init__(self, root: str | Path):
         self.root = resolve_root(root)
@@ -78,16 +148,13 @@ class ResponseCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """The reply filed under `key`, verified; None for a miss. A damaged or foreign entry
+        is a miss with a warning: the request is sent again and its reply overwrites it."""
         path = self.path(key)
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, json.JSONDecodeError):
-            return None  # a damaged entry is re-fetched and overwritten
-        if entry.get("key") != key or "response" not in entry:
-            return None
-        return entry["response"]
+        response, problem = read_entry(path, key)
+        if problem:
+            log.warning("teacher cache: ignoring %s: %s; the request will be sent again", path, problem)
+        return response
 
     def put(self, key: str, request: dict, response: dict) -> None:
         """Store one reply with the request that produced it (never credentials)."""

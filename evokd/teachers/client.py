@@ -7,8 +7,9 @@ timeouts and dropped connections with exponential backoff and jitter, waits at l
 they are configuration mistakes, reported with what to change.
 
 The API key is handed in by the caller (the CLI reads OPENAI_API_KEY, or AZURE_OPENAI_API_KEY
-with `teacher.azure`); every message this module builds passes through `redact`, so the key never
-reaches an exception, a log line or a file. With `teacher.azure` the requests go through the SDK's
+with `teacher.azure`); every message this module builds shows endpoints as `display_urls` and
+passes through `redact` (evokd.teachers.redact), so neither the key nor credentials inside a base
+URL reach an exception, a log line or a file. With `teacher.azure` the requests go through the SDK's
 `AzureOpenAI` client (`/openai/deployments/<deployment>/chat/completions?api-version=...`, the key
 in an `api-key` header).
 
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from evokd.errors import ConfigError, TeacherError, TeacherRefused
+from evokd.teachers.redact import Redactor, display_url
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +170,6 @@ class ChatClient:
             raise ValueError(f"token_param must be one of {TOKEN_PARAMS}, got {token_param!r}")
         self.token_param = token_param  # may switch once: see `complete`
         self.adaptations: list[str] = []  # what was changed at run time, for the stage's meta
-        self._key = api_key or ""
         self.policy, self.sleep, self.on_attempt = policy, sleep, on_attempt
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
@@ -194,7 +195,11 @@ class ChatClient:
             self._clients = [openai.OpenAI(api_key=api_key or NO_KEY, base_url=url, timeout=timeout_s,
                                            max_retries=0) for url in self.base_urls]
         self.base_url = self.base_urls[0]
+        # What messages show: the same endpoints with their credentials masked.
+        self.display_urls = [display_url(url) for url in self.base_urls]
+        self.display_url = self.display_urls[0]
         self._turn = 0  # the endpoint the next try goes to (round robin)
+        self._redactor = Redactor(self.base_urls, api_key)
         self._client = self._clients[0]
 
     def wire(self, sampling: dict) -> dict:
@@ -220,21 +225,27 @@ class ChatClient:
         return True
 
     def _next(self):
-        """(url, SDK client) of the endpoint the next try goes to."""
+        """(displayed url, SDK client) of the endpoint the next try goes to."""
         with self._rng_lock:
             i = self._turn % len(self._clients)
             self._turn += 1
-        return self.base_urls[i], self._clients[i]
+        return self.display_urls[i], self._clients[i]
 
-    def redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if len(self._key) >= 4 else text
+    def redact(self, text: object) -> str:
+        """`text` without the API key or any credential of the endpoints' URLs."""
+        return self._redactor.redact(text)
 
     def _jittered(self, attempt: int, retry_after: Optional[float]) -> float:
         with self._rng_lock:
             return self.policy.delay(attempt, retry_after, self._rng)
 
-    def complete(self, model: str, messages: list[dict], sampling: dict) -> dict:
-        """Send one request (retrying what is worth retrying); the reply as a plain dict."""
+    def complete(self, model: str, messages: list[dict], sampling: dict, meter=None) -> dict:
+        """Send one request (retrying what is worth retrying); the reply as a plain dict.
+
+        `meter` (evokd.teachers.budget.Meter) pays for each try: reserved before it is sent
+        (BudgetExceeded if that would cross the cap), given back when the server refused it with
+        an error status, kept when it timed out or lost its connection (it may have been
+        processed and billed). The caller settles the answered try."""
         sdk = self._sdk
         last = ""
         attempt = 0
@@ -242,6 +253,8 @@ class ChatClient:
             attempt += 1
             if self.stop.is_set():
                 raise Stopped("stopped: another teacher request failed")
+            if meter is not None:
+                meter.before_try()
             self.on_attempt()
             retry_after = None
             url, client = self._next()
@@ -253,6 +266,8 @@ class ChatClient:
             except sdk.APIConnectionError as exc:
                 last = f"cannot connect to {url}: {self.redact(str(exc.__cause__ or exc))}"
             except sdk.APIStatusError as exc:
+                if meter is not None:
+                    meter.refund_try()  # the server answered no: nothing was generated
                 status = exc.status_code
                 refused = refused_param(exc)
                 if refused in TOKEN_PARAMS and "max_tokens" in sampling and self._switch_token_param(refused, url):
@@ -268,14 +283,14 @@ class ChatClient:
                 wait = self._jittered(attempt, retry_after)
                 log.info("teacher: %s; try %d of %d in %.1fs", last, attempt + 1, self.policy.max_tries, wait)
                 self.sleep(wait)
-        raise TeacherError(f"the teacher at {', '.join(self.base_urls)} kept failing: {last}, {self.policy.max_tries} "
+        raise TeacherError(f"the teacher at {', '.join(self.display_urls)} kept failing: {last}, {self.policy.max_tries} "
                            f"tries (teacher.max_tries). Replies received so far are cached; run again "
                            f"when the endpoint recovers.")
 
     def fatal(self, exc, model: str, url: Optional[str] = None) -> TeacherRefused:
         """A TeacherRefused for a reply that retrying cannot fix, with what to change."""
         status = exc.status_code
-        url = url or self.base_url
+        url = url or self.display_url
         if status == 401:
             if self.azure is not None:
                 return TeacherRefused(f"the Azure endpoint {url} refused the API key (HTTP 401): set a valid "
@@ -302,24 +317,39 @@ class ChatClient:
 
     @staticmethod
     def _reply(response) -> dict:
-        """The reply as a plain dict. `usage` keeps what accounting needs: prompt and completion
-        tokens, the total, and the hidden reasoning tokens (`completion_tokens_details`)."""
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
+        """The reply as a plain dict. The SDK builds its objects without validating them, so any
+        field may hold anything: read defensively, and keep token counts as sent (the dispatcher
+        charges a count that makes no sense as the request's reservation). `usage` keeps what
+        accounting needs: prompt and completion tokens, and the hidden reasoning tokens
+        (`completion_tokens_details`)."""
+        choices = getattr(response, "choices", None)
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        message = getattr(choice, "message", None)
+        usage = getattr(response, "usage", None)
+        model = getattr(response, "model", None)
+        finish = getattr(choice, "finish_reason", None)
         counts = None
         if usage is not None:
-            counts = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
-            if getattr(usage, "total_tokens", None) is not None:
-                counts["total_tokens"] = usage.total_tokens
+            counts = {"prompt_tokens": _plain(getattr(usage, "prompt_tokens", None)),
+                      "completion_tokens": _plain(getattr(usage, "completion_tokens", None))}
+            total = _plain(getattr(usage, "total_tokens", None))
+            if total is not None:
+                counts["total_tokens"] = total
             details = getattr(usage, "completion_tokens_details", None)
-            if details is not None and getattr(details, "reasoning_tokens", None) is not None:
-                counts["reasoning_tokens"] = details.reasoning_tokens
+            reasoning = _plain(getattr(details, "reasoning_tokens", None))
+            if reasoning is not None:
+                counts["reasoning_tokens"] = reasoning
         return {
-            "content": choice.message.content if choice else None,
-            "finish_reason": choice.finish_reason if choice else None,
-            "model": response.model,
+            "content": getattr(message, "content", None),
+            "finish_reason": finish if isinstance(finish, str) else None,
+            "model": model if isinstance(model, str) else None,
             "usage": counts,
         }
+
+
+def _plain(value: object) -> object:
+    """A JSON-writable token count: numbers, strings and None as sent, anything else None."""
+    return value if isinstance(value, (int, float, str, type(None))) else None
 
 
 def _body_message(exc) -> str:

@@ -39,17 +39,17 @@ class ChatRequest:
 class Dispatcher:
     def __init__(self, client: ChatClient, model: str, cache: ResponseCache, ledger: Ledger,
                  usage: Usage, max_concurrency: int = 4, namespace: str | None = None,
-                 batch: "BatchRunner | None" = None, hidden_reasoning: bool = False):
+                 batch: "BatchRunner | None" = None):
         self.client, self.model, self.cache, self.ledger = client, model, cache, ledger
         self.usage, self.max_concurrency, self.namespace = usage, max_concurrency, namespace
         self.batch = batch
-        # A reasoning model: a reply without usage is charged its whole output cap (its hidden
-        # reasoning cannot be estimated from the visible text).
-        self.hidden_reasoning = hidden_reasoning
         self._lock = threading.Lock()
 
     def reservation(self, request: ChatRequest) -> int:
-        return estimate_prompt_tokens(request.messages) + int(request.sampling.get("max_tokens") or 0)
+        """The most one try of `request` can cost: an upper bound on its prompt (with its reply
+        schema) plus the completion cap."""
+        return (estimate_prompt_tokens(request.messages, request.sampling.get("response_format"))
+                + _completion_cap(request.sampling))
 
     def run(self, requests: list[ChatRequest]) -> list[dict]:
         """The replies, in the order of `requests`. Raises BudgetExceeded or TeacherError."""
@@ -90,8 +90,10 @@ class Dispatcher:
 
         def one(i: int, bar) -> None:
             nonlocal tokens
+            meter = self.ledger.meter(self.reservation(requests[i]))
             try:
-                reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling)
+                reply = self.client.complete(self.model, requests[i].messages, requests[i].sampling,
+                                             meter=meter)
             except BaseException:
                 self.client.stop.set()  # queued requests are not started, in-flight ones stop retrying
                 raise
@@ -101,7 +103,8 @@ class Dispatcher:
                 request["namespace"] = self.namespace
             self.cache.put(keys[i], request, reply)
             replies[i] = reply
-            used = _tokens(reply, requests[i], self.hidden_reasoning)[:2]
+            used = _tokens(reply, requests[i])[:2]
+            meter.settle(*used)
             cost = self.ledger.cost(*used)
             with self._lock:
                 self.usage.calls += 1
@@ -137,18 +140,18 @@ class Dispatcher:
             if self.namespace:
                 record["namespace"] = self.namespace
             body = {"model": self.model, "messages": requests[i].messages, **self.client.wire(requests[i].sampling)}
-            items.append(BatchItem(keys[i], body, record))
+            items.append(BatchItem(keys[i], body, record, self.reservation(requests[i])))
         self.batch.run(items)  # raises BatchPending while any reply is still missing
         for i in todo:
             replies[i] = self.cache.get(keys[i])
-            cost = self.ledger.cost(*_tokens(replies[i], requests[i], self.hidden_reasoning)[:2])
+            cost = self.ledger.cost(*_tokens(replies[i], requests[i])[:2])
             with self._lock:
                 self.usage.calls += 1
                 self.usage.batch_requests += 1
                 self.usage.sent_cost_usd += cost
 
     def _account(self, reply: dict, request: ChatRequest) -> None:
-        prompt, completion, reasoning = _tokens(reply, request, self.hidden_reasoning)
+        prompt, completion, reasoning = _tokens(reply, request)
         cost = self.ledger.charge(prompt, completion)
         with self._lock:
             self.usage.prompt_tokens += prompt
@@ -157,33 +160,51 @@ class Dispatcher:
             self.usage.cost_usd += cost
 
 
-def _tokens(reply: dict, request: ChatRequest, hidden_reasoning: bool = False) -> tuple[int, int, int]:
+# No model has a context near this; a larger count is not a count (it would also make the
+# ledger's totals meaningless, or overflow a float price).
+MAX_SANE_TOKENS = 100_000_000
+
+
+def _completion_cap(sampling: dict) -> int:
+    """The completion tokens one try may produce: the request's cap."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = _count(sampling.get(name))
+        if value:
+            return value
+    return 0
+
+
+def _tokens(reply: dict, request: ChatRequest) -> tuple[int, int, int]:
     """Prompt tokens, completion tokens (hidden reasoning included: it is billed as completion)
-    and, of those, reasoning tokens, of a reply; estimated when the endpoint reports none.
+    and, of those, reasoning tokens, to charge for a reply.
 
-    OpenAI and Azure count `completion_tokens_details.reasoning_tokens` inside `completion_tokens`
-    (total = prompt + completion). A server that reports them beside it shows more in
-    `total_tokens`, or more reasoning than completion; either way they are added."""
-    usage = reply.get("usage")
-    if isinstance(usage, dict) and usage:
-        prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
-        reasoning, total = _count(usage.get("reasoning_tokens")), _count(usage.get("total_tokens"))
-        if total > prompt + completion:
-            completion = total - prompt
-        elif reasoning > completion:
-            completion += reasoning
-        return prompt, completion, min(reasoning, completion)
-    content = reply.get("content")
-    completion = (len(content) if isinstance(content, str) else 0) // 3 + 1
-    if hidden_reasoning:  # the worst case: the whole cap
-        completion = max(completion, _count(request.sampling.get("max_tokens")))
-    return estimate_prompt_tokens(request.messages), completion, 0
+    What the endpoint reported, where it makes sense; otherwise (missing, negative, not a whole
+    number, absurd) that part of the request's reservation, never 0: a reply is untrusted input,
+    and an odd count must not lower the bill. A missing completion count is charged as the whole
+    cap, which also covers a reasoning model's hidden tokens. OpenAI and Azure count
+    `completion_tokens_details.reasoning_tokens` inside `completion_tokens` (total = prompt +
+    completion); a server that reports them beside it shows more in `total_tokens`, or more
+    reasoning than completion; either way they are added."""
+    usage = reply.get("usage") if isinstance(reply, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    reasoning, total = _count(usage.get("reasoning_tokens")) or 0, _count(usage.get("total_tokens"))
+    if prompt is None:
+        prompt = estimate_prompt_tokens(request.messages, request.sampling.get("response_format"))
+    if completion is None:
+        content = reply.get("content") if isinstance(reply, dict) else None
+        completion = _completion_cap(request.sampling) or (
+            len(content.encode("utf-8", "surrogatepass")) if isinstance(content, str) else 0) + 16
+    elif total is not None and total > prompt + completion:
+        completion = total - prompt
+    elif reasoning > completion:
+        completion += reasoning
+    return prompt, completion, min(reasoning, completion)
 
 
-def _count(value: object) -> int:
-    """A token count an endpoint reported; 0 when it is not a non-negative whole number
-    (a reply is untrusted input, and accounting must never crash a stage)."""
-    try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError, OverflowError):
-        return 0
+def _count(value: object) -> int | None:
+    """A token count an endpoint reported, if it is one: a whole number (not a bool, not 12.5 or
+    "12") from 0 to MAX_SANE_TOKENS; None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SANE_TOKENS:
+        return None
+    return value

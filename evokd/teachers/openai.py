@@ -39,7 +39,7 @@ from evokd.data.textnorm import shingles
 from evokd.errors import TeacherError, TeacherRefused
 from evokd.teachers import schemas
 from evokd.teachers.base import SynthesisRequest, Teacher, Usage
-from evokd.teachers.budget import Ledger, Price
+from evokd.teachers.budget import Ledger, Price, SharedLedger
 from evokd.teachers.cache import ResponseCache
 from evokd.teachers.client import REFUSAL_HINTS, ChatClient, Refused, RetryPolicy
 from evokd.teachers.dispatch import ChatRequest, Dispatcher
@@ -140,17 +140,20 @@ class OpenAITeacher(Teacher):
         if price is None:
             log.info("teacher: no price for %r in teacher.prices; cost is reported as 0", t.model)
         spent = spent or Usage()
+        cache, batch = ResponseCache(t.cache_dir), None
+        # What every run sharing the cache folder paid: the cap holds across processes too.
+        shared = SharedLedger(cache.root, t.budget.max_tokens, t.budget.max_usd)
         self.ledger = Ledger(price, t.budget.max_tokens, t.budget.max_usd,
                              spent_tokens=spent.prompt_tokens + spent.completion_tokens,
-                             spent_usd=spent.cost_usd, cache_hint=f" ({t.cache_dir})")
+                             spent_usd=spent.cost_usd, cache_hint=f" ({t.cache_dir})", shared=shared)
         self.client = client or make_client(cfg, api_key, on_attempt=self._count_attempt)
-        cache, batch = ResponseCache(t.cache_dir), None
         if t.mode == "batch":  # the OpenAI Batch API: submit, stop, collect on a later run
             from evokd.teachers.batch import BatchRunner
 
-            batch = BatchRunner(self.client._client, cache, self.client.base_url, self.client.redact)
+            batch = BatchRunner(self.client._client, cache, self.client.display_url, self.client.redact,
+                                self.ledger)
         self.dispatcher = Dispatcher(self.client, t.model, cache, self.ledger, self.usage, t.max_concurrency,
-                                     t.cache_namespace, batch, hidden_reasoning=t.is_reasoning())
+                                     t.cache_namespace, batch)
         self._truncated_notes: list[str] = []
 
     def _count_attempt(self) -> None:
@@ -426,31 +429,46 @@ class OpenAITeacher(Teacher):
         return out
 
     def _read_labels(self, reply: dict, chunk: list[dict]) -> dict[str, dict]:
+        """Each text's answer object, joined by number. A reply whose numbers do not match the
+        request (one answer per text, each numbered 1..n once) is rejected whole: its answers
+        cannot be trusted to belong to the texts they name (a text that quotes JSON, a model that
+        skipped or merged lines). Counted as `label:<reason>` and in `usage.bad_replies`; every
+        text of the chunk gets {"error": ...} for the label stage to reject."""
         items = as_list(self._read(reply), "labels")
         if isinstance(items, ParseFailure):
             self._reject(f"label:{items.reason}", reply=True)
             return {s["id"]: {"error": f"unreadable reply ({items.reason})"} for s in chunk}
         answers: dict[int, dict] = {}
+        problem = None
         for item in items:
             if not isinstance(item, dict):
-                self._reject("label:not_an_object")
-                continue
+                problem = "not_an_object"
+                break
             number = item.get("id")
             if number is None and len(chunk) == 1 and len(items) == 1:
                 number = 1  # one text, one answer without its number
+            if isinstance(number, bool) or (isinstance(number, float) and not number.is_integer()):
+                number = None  # true is not 1, and 1.5 is no text's number
             try:
                 number = int(number)
             except (TypeError, ValueError, OverflowError):  # OverflowError: an id of Infinity
-                self._reject("label:no_id")
-                continue
+                problem = "no_id"
+                break
             if not 1 <= number <= len(chunk):
-                self._reject("label:unknown_id")
-            elif number in answers:
-                self._reject("label:repeated_id")
-            else:
-                answers[number] = answer_fields(item, ("id",))
-        return {s["id"]: answers.get(n, {"error": "no answer for this text in the reply"})
-                for n, s in enumerate(chunk, 1)}
+                problem = "unknown_id"
+                break
+            if number in answers:
+                problem = "repeated_id"
+                break
+            answers[number] = answer_fields(item, ("id",))
+        if problem is None and len(answers) != len(chunk):
+            problem = "missing_id"
+        if problem is not None:
+            self._reject(f"label:{problem}", reply=True)
+            detail = (f"the reply's ids do not match the request ({problem}: {len(items)} answer(s) "
+                      f"for {len(chunk)} text(s)); the whole reply is rejected")
+            return {s["id"]: {"error": detail} for s in chunk}
+        return {s["id"]: answers[n] for n, s in enumerate(chunk, 1)}
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
@@ -569,7 +587,7 @@ def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
     for url in ([None] if t.azure is not None else t.base_urls()):  # every replica of a fleet
         client = make_client(cfg, api_key, timeout_s=min(t.timeout_s, 30.0), policy=RetryPolicy(2, 0.5, 2.0),
                              base_url=url)
-        lines.append(f"{client.base_url} (model {t.model!r}, {'reasoning' if t.is_reasoning() else 'chat'} "
+        lines.append(f"{client.display_url} (model {t.model!r}, {'reasoning' if t.is_reasoning() else 'chat'} "
                      f"request shape, {where}):")
         for stage, kind in stage_requests(cfg):
             stage_lines, needs_change = _check_stage(cfg, client, stage, kind, labels)

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+# The language tag of a code fence (```json): a word right after the opening backticks.
+_FENCE_TAG = re.compile(r"^[a-zA-Z0-9_-]*[ \t]*(?:\n|$)")
 # evokd's reply schemas nest 4 deep; 64 leaves room for any sane extra wrapping.
 MAX_DEPTH = 64
 
@@ -92,10 +93,14 @@ def _loads(text: str) -> Any:
         return json.loads(_strip_trailing_commas(text))
 
 
-def _balanced_spans(text: str) -> list[str]:
-    """Every top-level {...} or [...] span of `text`, in order (strings and escapes respected)."""
-    spans, depth, start, in_string, escaped = [], 0, None, False, False
-    for i, ch in enumerate(text):
+def _scan(text: str) -> tuple[list[str], list[str]]:
+    """(every top-level {...} or [...] span of `text`, the contents of every top-level code
+    fence), in order. One linear scan: inside a span, JSON strings and escapes are respected, so a
+    bracket or a ``` fence inside a string (a text the reply quotes) is data, never structure."""
+    spans, fences, depth, start, in_string, escaped = [], [], 0, None, False, False
+    fence_open, i, n = None, 0, len(text)
+    while i < n:
+        ch = text[i]
         if in_string:
             if escaped:
                 escaped = False
@@ -103,9 +108,16 @@ def _balanced_spans(text: str) -> list[str]:
                 escaped = True
             elif ch == '"':
                 in_string = False
-            continue
-        if ch == '"' and depth:
+        elif ch == '"' and depth:
             in_string = True
+        elif ch == "`" and depth == 0 and text.startswith("```", i):
+            if fence_open is None:
+                fence_open = i + 3
+            else:
+                fences.append(_FENCE_TAG.sub("", text[fence_open:i], count=1).strip())
+                fence_open = None
+            i += 3
+            continue
         elif ch in "{[":
             if depth == 0:
                 start = i
@@ -115,7 +127,15 @@ def _balanced_spans(text: str) -> list[str]:
             if depth == 0 and start is not None:
                 spans.append(text[start : i + 1])
                 start = None
-    return spans
+        i += 1
+    return spans, fences
+
+
+def _structured(value: Any) -> bool:
+    """An object, or a non-empty list of objects or strings: what a reply schema can be (a
+    bracketed aside in prose, like "[1]", is not)."""
+    return isinstance(value, dict) or (isinstance(value, list) and bool(value)
+                                        and all(isinstance(v, (dict, str)) for v in value))
 
 
 def _text_safe(value: Any) -> Any:
@@ -132,27 +152,46 @@ def _text_safe(value: Any) -> Any:
 def extract_json(text: str | None) -> Any | ParseFailure:
     """The JSON value in an LLM reply, or a ParseFailure saying why there is none.
 
-    Tries, in order: the whole reply; the contents of each code fence; each balanced {...} or
-    [...] span of the reply (largest first). Trailing commas are forgiven at every step.
+    1. The whole reply, if it is JSON: the reply's own value, whatever its strings quote.
+    2. Otherwise the reply's top-level candidates: the contents of each code fence and each
+       balanced {...} or [...] span, found outside JSON strings (a fence or an object quoted
+       inside a text is part of that text, never a candidate). Those that decode to an object or
+       a list of objects/strings count; equal ones are one. Exactly one: it. Several different
+       ones: `ambiguous` (a reply that shows two answers, e.g. JSON echoed from a generated text
+       beside its own, is rejected and counted rather than guessed at).
+    Trailing commas are forgiven at every step.
     """
     if text is None or (isinstance(text, str) and not text.strip()):
         return ParseFailure("empty_reply")
     if not isinstance(text, str):
         return ParseFailure("not_text", type(text).__name__)
-    candidates = [text.strip()]
-    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
-    candidates += sorted(_balanced_spans(text), key=len, reverse=True)
     too_deep = False
-    for candidate in candidates:
+    try:
+        return _text_safe(_loads(text.strip()))
+    except _TooDeep:
+        too_deep = True
+    except (json.JSONDecodeError, ValueError, RecursionError):
+        pass  # ValueError: e.g. an integer longer than Python's int-string limit
+    spans, fences = _scan(text)
+    found: list[Any] = []
+    for candidate in fences + spans:
         if not candidate:
             continue
         try:
-            return _text_safe(_loads(candidate))
+            value = _loads(candidate)
         except _TooDeep:
             too_deep = True
-        except (json.JSONDecodeError, ValueError, RecursionError):
-            # ValueError: e.g. an integer longer than Python's int-string limit.
             continue
+        except (json.JSONDecodeError, ValueError, RecursionError):
+            continue
+        if _structured(value) and value not in found:
+            found.append(value)
+            if len(found) > 1:  # already ambiguous; stop (keeps a reply of many objects linear)
+                break
+    if len(found) == 1:
+        return _text_safe(found[0])
+    if len(found) > 1:
+        return ParseFailure("ambiguous", "more than one JSON value in the reply")
     if too_deep:
         return ParseFailure("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
     return ParseFailure("not_json", text.strip()[:120])
