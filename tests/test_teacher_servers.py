@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from fake_openai import FakeOpenAI, openai_config, reply
 from evokd.config import ignored_params, parse_config
+from evokd.teachers.budget import estimate_prompt_tokens
 from evokd.errors import ConfigError, TeacherError
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.dispatch import ChatRequest, _tokens
@@ -119,7 +120,8 @@ def test_reasoning_model_gets_its_request_shape_and_pays_for_hidden_reasoning(se
     assert teacher.ledger.tokens == 406 * n  # what teacher.budget is checked against
     # The budget reserves the whole cap (hidden reasoning included) for each request.
     request = ChatRequest([{"role": "user", "content": "x" * 300}], sampling_params(cfg, "label", LABELS), "label")
-    assert teacher.dispatcher.reservation(request) == 100 + 3 + 2048 + 8192
+    prompt_bound = estimate_prompt_tokens(request.messages, request.sampling["response_format"])
+    assert teacher.dispatcher.reservation(request) == prompt_bound + 2048 + 8192
     shape = teacher.request_shape()
     assert shape["token_param"] == "max_completion_tokens" and shape["output_cap"] == 10240
     assert shape["not_sent"] == {"teacher.temperature": 0.9, "teacher.label_temperature": 0.0}
@@ -224,9 +226,8 @@ def test_reasoning_tokens_reported_beside_completion_are_added():
     assert _tokens(in_total_only, request) == (10, 300, 250)
     no_total = {"usage": {"prompt_tokens": 10, "completion_tokens": 50, "reasoning_tokens": 250}}
     assert _tokens(no_total, request) == (10, 300, 250)
-    # No usage at all from a reasoning model: charged the whole cap, not the visible text.
-    assert _tokens({"content": "{}", "usage": None}, request, hidden_reasoning=True)[1] == 900
-    assert _tokens({"content": "{}", "usage": None}, request)[1] == 1
+    # No usage at all: charged the whole cap (which covers hidden reasoning), not the visible text.
+    assert _tokens({"content": "{}", "usage": None}, request)[1] == 900
 
 
 # -- Azure OpenAI ----------------------------------------------------------------------------

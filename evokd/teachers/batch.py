@@ -258,7 +258,7 @@ class BatchRunner:
             from evokd.teachers.dispatch import ChatRequest, _tokens
 
             asked = ChatRequest(request.get("messages") or [], request.get("sampling") or {}, "")
-            self.ledger.meter(_reserved(record, key)).settle(*_tokens(reply, asked))
+            self.ledger.meter(_reserved(record, key)).settle(*_tokens(reply, asked)[:2])
         return 1
 
 
