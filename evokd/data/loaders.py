@@ -38,7 +38,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
-from evokd.config import DatasetConfig
+from evokd.config import DatasetConfig, is_saved_dataset
 from evokd.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -383,12 +383,6 @@ def _jsonl(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> li
     return rows
 
 
-def is_saved_dataset(path: Path) -> bool:
-    """A folder written by `datasets`' save_to_disk (a Dataset, or a DatasetDict of splits)."""
-    return path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists()
-                              or (path / "dataset_dict.json").exists())
-
-
 def _table_rows(path: Path, split: str, cfg: DatasetConfig, report: LoadReport, columns: list[str],
                 column_values, label_names: list[str] | None) -> list[dict]:
     """Rows of a table (Parquet or a saved dataset), by position: ids `<split>-<row>`, 1-based."""
@@ -448,8 +442,8 @@ def _saved_dataset(path: Path, split: str, cfg: DatasetConfig, report: LoadRepor
     from datasets import ClassLabel, DatasetDict, load_from_disk
 
     if not is_saved_dataset(path):
-        raise DataError(f"{path}: not a folder written by datasets' save_to_disk (no dataset_info.json "
-                        "or dataset_dict.json); give the folder save_to_disk wrote")
+        raise DataError(f"{path}: not a folder written by datasets' save_to_disk (no dataset_info.json, "
+                        "dataset_dict.json or state.json); give the folder save_to_disk wrote")
     try:
         data = load_from_disk(str(path))
     except Exception as exc:  # datasets/pyarrow raise several types for a damaged folder
