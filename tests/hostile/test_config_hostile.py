@@ -5,27 +5,14 @@ message naming the key and what is allowed; the values that are fine load."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import csv_params as params
 
 from evokd.config import MAX_SEED, load_config, parse_config
 from evokd.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def params(**over) -> dict:
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["dataset"] = {"train": "train.csv", "test": "test.csv"}
-    for dotted, value in over.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return data
 
 
 REFUSED = {
