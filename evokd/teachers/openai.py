@@ -186,7 +186,7 @@ class OpenAITeacher(Teacher):
         if self.client.adaptations:
             shape["adaptations"] = list(self.client.adaptations)
         if self._truncated_notes:
-            shape["truncated"] = self._truncated_notes[:5]
+            shape["truncated"] = list(self._truncated_notes)
         return shape
 
     def _template(self, kind: str):
@@ -213,7 +213,8 @@ class OpenAITeacher(Teacher):
         with self._lock:
             self.usage.truncated += 1
             first = not self._truncated_notes
-            self._truncated_notes.append(detail)
+            if len(self._truncated_notes) < 5:  # the meta file shows the first five; the count is in usage
+                self._truncated_notes.append(detail)
         if first:
             log.warning("teacher: a reply was truncated: %s", detail)
         return ParseFailure("truncated", detail)
