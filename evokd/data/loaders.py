@@ -115,10 +115,14 @@ def _ascii_compatible(encoding: str) -> bool:
     return "\r\n,\t\"{}: ".encode(encoding) == b"\r\n,\t\"{}: "
 
 
-def read_raw(path: Path) -> bytes:
-    """The file's bytes, a `.gz` decompressed; DataError for what is not a readable file."""
+def _must_exist(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: file not found (check the dataset block of params.yaml)")
+
+
+def read_raw(path: Path) -> bytes:
+    """The file's bytes, a `.gz` decompressed; DataError for what is not a readable file."""
+    _must_exist(path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a dataset file; a folder is read only when Hugging "
                         "Face datasets' save_to_disk wrote it (it then holds dataset_info.json)")
@@ -417,8 +421,7 @@ def _table_rows(path: Path, split: str, cfg: DatasetConfig, report: LoadReport, 
 def _parquet(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> list[dict]:
     import pandas as pd
 
-    if not path.exists():
-        raise DataError(f"{path}: file not found (check the dataset block of params.yaml)")
+    _must_exist(path)
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
@@ -441,6 +444,7 @@ def _parquet(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> 
 def _saved_dataset(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> list[dict]:
     from datasets import ClassLabel, DatasetDict, load_from_disk
 
+    _must_exist(path)  # a mistyped path is not "a folder save_to_disk did not write"
     if not is_saved_dataset(path):
         raise DataError(f"{path}: not a folder written by datasets' save_to_disk (no dataset_info.json, "
                         "dataset_dict.json or state.json); give the folder save_to_disk wrote")
