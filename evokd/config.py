@@ -94,7 +94,7 @@ class DatasetConfig(_Block):
         # A text encoding: rot13 and base64 are codecs too, but not ones a text file is in.
         try:
             "a\n".encode(self.encoding).decode(self.encoding)
-        except LookupError:
+        except (LookupError, UnicodeError):  # UnicodeError: the `undefined` codec, which encodes nothing
             raise ValueError(f"dataset.encoding: unknown text encoding {self.encoding!r}; use a Python "
                              "text encoding such as utf-8, utf-16, latin-1 or cp1252") from None
         return self

@@ -21,6 +21,7 @@ REFUSED = {
     "encoding_hex": ({"dataset.encoding": "hex"}, r"unknown text encoding 'hex'"),
     "encoding_zlib": ({"dataset.encoding": "zlib"}, r"unknown text encoding 'zlib'"),
     "encoding_unknown": ({"dataset.encoding": "utf-9"}, r"unknown text encoding 'utf-9'"),
+    "encoding_undefined": ({"dataset.encoding": "undefined"}, r"dataset\.encoding: unknown text encoding 'undefined'"),
     "seed_negative": ({"seed": -1}, r"seed: Input should be greater than or equal to 0"),
     "seed_above_torch_and_numpy": ({"seed": 2**64}, rf"seed: Input should be less than or equal to {MAX_SEED}"),
     "seed_just_above_max": ({"seed": MAX_SEED + 1}, rf"seed: .*{MAX_SEED}"),
