@@ -379,7 +379,9 @@ def _jsonl(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> li
         label = _string(where, cfg.label_column, record[cfg.label_column], "label")
         sample_id = record.get("id", f"{split}-{number:05d}")
         if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)):
-            raise DataError(f"{where}: 'id' is {type(sample_id).__name__}, expected a string or an integer")
+            kind = {type(None): "null", bool: "true/false"}.get(type(sample_id), type(sample_id).__name__)
+            raise DataError(f"{where}: 'id' is {kind}, expected a string or an integer (or no 'id' key: "
+                            "the line number is used)")
         sample_id = _string(where, "id", str(sample_id), "id")
         sample = _sample(report, f"line {number}", sample_id, text, label)
         if sample:
