@@ -28,8 +28,6 @@ MAX_SEED = (2**32 - 1) // 1000 - 1
 
 def is_http_url(url: str) -> bool:
     """An http(s) URL with a host and, if any, a valid port."""
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(url)
         parts.port  # raises ValueError for a port that is not a number in range
@@ -38,10 +36,15 @@ def is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by `datasets`' save_to_disk (a Dataset, or a DatasetDict of splits)."""
+    return path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json",
+                                                                 "state.json"))
+
+
 def _implied_format(path: Path) -> str | None:
     """The format a dataset path implies (extension, TREC name, save_to_disk folder), or None."""
-    if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json",
-                                                             "state.json")):
+    if is_saved_dataset(path):
         return "hf"
     if path.suffix.lower() == ".gz":  # data.tsv.gz reads as data.tsv
         path = path.with_suffix("")
@@ -91,7 +94,7 @@ class DatasetConfig(_Block):
         # A text encoding: rot13 and base64 are codecs too, but not ones a text file is in.
         try:
             "a\n".encode(self.encoding).decode(self.encoding)
-        except LookupError:
+        except (LookupError, UnicodeError):  # UnicodeError: the `undefined` codec, which encodes nothing
             raise ValueError(f"dataset.encoding: unknown text encoding {self.encoding!r}; use a Python "
                              "text encoding such as utf-8, utf-16, latin-1 or cp1252") from None
         return self
@@ -131,7 +134,6 @@ class BudgetConfig(_Block):
 # deployment may hide the name: `teacher.reasoning` says it outright.
 _REASONING_NAME = re.compile(r"^(o\d+(-|$)|gpt-5)")
 _OPENAI_HOSTS = ("api.openai.com",)
-TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
 
 
 def looks_like_reasoning_model(model: Optional[str]) -> bool:
@@ -150,7 +152,7 @@ class AzureConfig(_Block):
 
     @model_validator(mode="after")
     def _url(self) -> "AzureConfig":
-        if not self.endpoint.startswith(("https://", "http://")):
+        if not is_http_url(self.endpoint):
             raise ValueError(f"teacher.azure.endpoint must be a URL (https://<resource>.openai.azure.com), "
                              f"got {self.endpoint!r}")
         return self
@@ -224,6 +226,13 @@ class TeacherConfig(_Block):
     def is_reasoning(self) -> bool:
         """Whether the model is taken for a reasoning model (`reasoning`, else by its name)."""
         return self.reasoning if self.reasoning is not None else looks_like_reasoning_model(self.model)
+
+    def unsent_temperatures(self) -> dict[str, float]:
+        """`temperature` / `label_temperature` (by key) that are set but never sent: a reasoning
+        model samples only at its default temperature."""
+        if not self.is_reasoning():
+            return {}
+        return {k: getattr(self, k) for k in ("temperature", "label_temperature") if getattr(self, k) is not None}
 
     def output_cap(self) -> int:
         """The completion tokens a request may use: max_tokens, plus reasoning_headroom for a
@@ -493,10 +502,10 @@ def unsent_params(cfg: "Config", verb: str) -> list[str]:
     """The sampling params of stage `verb` that are set but not sent, because the teacher is a
     reasoning model (it samples only at its default temperature): each as a line saying so."""
     teacher = cfg.teacher
-    if teacher.provider != "openai" or not teacher.is_reasoning():
+    if teacher.provider != "openai":
         return []
     key = {"synthesize": "temperature", "analyze": "temperature", "label": "label_temperature"}.get(verb)
-    value = getattr(teacher, key) if key else None
+    value = teacher.unsent_temperatures().get(key)
     if value is None:
         return []
     return [f"teacher.{key} is {value:g} but is not sent: {teacher.model!r} is taken for a reasoning model "
@@ -537,14 +546,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
-                first = seen.setdefault(key, key_node.start_mark.line + 1)
+                first = seen.get(key)
             except TypeError:  # an unhashable key; construct_mapping reports it
                 continue
-            if first != key_node.start_mark.line + 1:
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} given twice (first on line {first})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
 

@@ -47,13 +47,25 @@ def tiny_params(**overrides) -> dict:
     params["synthesize"].update({"n_hard": 4, "n_easy": 2, "candidates": 24})
     params["train"].update({"epochs": 1, "seed_epochs": 3, "max_length": 24, "batch_size": 8})
     params["prepare"].update({"embed_max_length": 24})
+    return set_dotted(params, overrides)
+
+
+def set_dotted(params: dict, overrides: dict) -> dict:
+    """`params` with each `block.key: value` of `overrides` set (a missing block is made)."""
     for dotted, value in overrides.items():
         node = params
         *parents, last = dotted.split(".")
         for key in parents:
-            node = node[key]
+            node = node.setdefault(key, {})
         node[last] = value
     return params
+
+
+def csv_params(**overrides) -> dict:
+    """The shipped params.yaml reading train.csv / test.csv, with dotted overrides."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["dataset"] = {"train": "train.csv", "test": "test.csv"}
+    return set_dotted(params, overrides)
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

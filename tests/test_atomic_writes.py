@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,12 +35,15 @@ ALLOWED = {
 }
 
 
-def writer_calls() -> list[tuple[str, str, int, str]]:
+_MODE = re.compile(r"[rwxabt+]+")
+
+
+def writer_calls(root: Path = ROOT, package: str = "evokd") -> list[tuple[str, str, int, str]]:
     """(module, enclosing function, line, name) of every call that may write a file; `open` only
-    with a writing mode."""
+    with a writing mode (`open(path, "w")`, `gzip.open(path, "wt")`, `Path.open("a")`)."""
     found = []
-    for path in sorted((ROOT / "evokd").rglob("*.py")):
-        module = str(path.relative_to(ROOT))
+    for path in sorted((root / package).rglob("*.py")):
+        module = str(path.relative_to(root))
         tree = ast.parse(path.read_text())
         parents: dict = {}
         for node in ast.walk(tree):
@@ -50,7 +54,9 @@ def writer_calls() -> list[tuple[str, str, int, str]]:
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name == "open":
-                modes = [a.value for a in node.args[1:2] if isinstance(a, ast.Constant)]
+                # The mode is the first argument of Path.open, the second of open() and gzip.open().
+                modes = [a.value for a in node.args[:2] if isinstance(a, ast.Constant)
+                         and isinstance(a.value, str) and _MODE.fullmatch(a.value)]
                 modes += [k.value.value for k in node.keywords if k.arg == "mode" and isinstance(k.value, ast.Constant)]
                 if not any(set(str(m)) & set("wax+") for m in modes):
                     continue
@@ -73,6 +79,21 @@ def test_every_file_writer_in_evokd_is_an_atomic_one():
                             f"in ALLOWED and RELIABILITY.md with the reason): {unlisted}")
     # The audit sees the writers it allows (so that it cannot pass by finding nothing).
     assert {(m, f) for m, f, _, _ in calls} == set(ALLOWED)
+
+
+def test_the_audit_finds_open_for_writing_in_each_spelling(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text(textwrap.dedent("""
+        import gzip
+        from pathlib import Path
+        def a(p): open(p, "w")
+        def b(p): Path(p).open("a")
+        def c(p): gzip.open(p, mode="wt")
+        def d(p): gzip.open(p, "xb")
+        def e(p): open(p), Path(p).open(), open(p, "rb"), gzip.open("w.gz")
+    """))
+    assert [(f, n) for _, f, _, n in writer_calls(tmp_path, "pkg")] == [
+        ("a", "open"), ("b", "open"), ("c", "open"), ("d", "open")]
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

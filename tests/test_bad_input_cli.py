@@ -13,21 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import csv_params as params
 
-ROOT = Path(__file__).resolve().parents[1]
 GOOD_TEST = "text,label\nhi there,a\nbye now,b\n"
-
-
-def params(**over) -> dict:
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["dataset"] = {"train": "train.csv", "test": "test.csv"}
-    for dotted, value in over.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return data
 
 
 # name -> (files, params overrides, regex the error must match)

@@ -139,7 +139,7 @@ def test_the_stage_warns_about_params_that_change_nothing(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data/plan").mkdir(parents=True)
     (tmp_path / "data/plan/1.json").write_text(json.dumps({"round": 1, "active": True}))
-    teacher = SimpleNamespace(usage=SimpleNamespace(to_dict=lambda: {}), rejected={})
+    teacher = SimpleNamespace(usage=SimpleNamespace(to_dict=lambda: {}), rejected={}, request_shape=lambda: None)
     cfg = parse_config(_with(synthesize__overgenerate=5))
     with caplog.at_level(logging.WARNING, logger="evokd"):
         run_round("synthesize", 1, cfg, lambda cfg, k, t: {"samples": 0}, lambda: teacher)

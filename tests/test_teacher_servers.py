@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fake_openai import FakeOpenAI, openai_config, reply
+from fake_openai import FakeOpenAI, openai_config, reply, status
 from evokd.config import ignored_params, parse_config
 from evokd.teachers.budget import estimate_prompt_tokens
 from evokd.errors import ConfigError, TeacherError
@@ -212,6 +212,21 @@ def test_which_field_a_400_refuses():
     assert refused({"error": {"message": "This model's maximum context length is 8192 tokens; reduce max_tokens",
                               "code": "context_length_exceeded", "param": "messages"}}) is None
     assert refused(REASONING_MAX_TOKENS_400, status=404) is None
+    # `param` without a refusal code or words: a bad value of the field, not a refusal of it.
+    assert refused({"error": {"message": "max_tokens is too large: 200000. This model supports at most 16384 "
+                                         "completion tokens", "param": "max_tokens", "code": None}}) is None
+
+
+@pytest.mark.parametrize("server", [{"provider": "compatible"}], indirect=True)
+def test_a_refusal_naming_the_cap_name_not_sent_is_not_resent_forever(server, tmp_path):
+    """The client sends max_completion_tokens; a 400 that names max_tokens is about something
+    else: reported once, not answered by re-sending the same request unchanged."""
+    message = "Unsupported parameter: 'max_tokens' is not supported with this model."
+    server.script(*[status(400, message=message)] * 4)
+    cfg = openai_config(server, tmp_path, token_param="max_completion_tokens", max_tries=1)
+    with pytest.raises(TeacherError, match="Unsupported parameter: 'max_tokens'"):
+        OpenAITeacher(cfg).label(SAMPLES, LABELS)
+    assert len(server.requests) == 1
 
 
 # -- usage as servers report it ---------------------------------------------------------------

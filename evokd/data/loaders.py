@@ -38,7 +38,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
-from evokd.config import DatasetConfig
+from evokd.config import DatasetConfig, is_saved_dataset
 from evokd.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,14 @@ def _ascii_compatible(encoding: str) -> bool:
     return "\r\n,\t\"{}: ".encode(encoding) == b"\r\n,\t\"{}: "
 
 
-def read_raw(path: Path) -> bytes:
-    """The file's bytes, a `.gz` decompressed; DataError for what is not a readable file."""
+def _must_exist(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: file not found (check the dataset block of params.yaml)")
+
+
+def read_raw(path: Path) -> bytes:
+    """The file's bytes, a `.gz` decompressed; DataError for what is not a readable file."""
+    _must_exist(path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a dataset file; a folder is read only when Hugging "
                         "Face datasets' save_to_disk wrote it (it then holds dataset_info.json)")
@@ -375,18 +379,14 @@ def _jsonl(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> li
         label = _string(where, cfg.label_column, record[cfg.label_column], "label")
         sample_id = record.get("id", f"{split}-{number:05d}")
         if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)):
-            raise DataError(f"{where}: 'id' is {type(sample_id).__name__}, expected a string or an integer")
+            kind = {type(None): "null", bool: "true/false"}.get(type(sample_id), type(sample_id).__name__)
+            raise DataError(f"{where}: 'id' is {kind}, expected a string or an integer (or no 'id' key: "
+                            "the line number is used)")
         sample_id = _string(where, "id", str(sample_id), "id")
         sample = _sample(report, f"line {number}", sample_id, text, label)
         if sample:
             rows.append(sample)
     return rows
-
-
-def is_saved_dataset(path: Path) -> bool:
-    """A folder written by `datasets`' save_to_disk (a Dataset, or a DatasetDict of splits)."""
-    return path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists()
-                              or (path / "dataset_dict.json").exists())
 
 
 def _table_rows(path: Path, split: str, cfg: DatasetConfig, report: LoadReport, columns: list[str],
@@ -423,8 +423,7 @@ def _table_rows(path: Path, split: str, cfg: DatasetConfig, report: LoadReport, 
 def _parquet(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> list[dict]:
     import pandas as pd
 
-    if not path.exists():
-        raise DataError(f"{path}: file not found (check the dataset block of params.yaml)")
+    _must_exist(path)
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
@@ -447,9 +446,10 @@ def _parquet(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> 
 def _saved_dataset(path: Path, split: str, cfg: DatasetConfig, report: LoadReport) -> list[dict]:
     from datasets import ClassLabel, DatasetDict, load_from_disk
 
+    _must_exist(path)  # a mistyped path is not "a folder save_to_disk did not write"
     if not is_saved_dataset(path):
-        raise DataError(f"{path}: not a folder written by datasets' save_to_disk (no dataset_info.json "
-                        "or dataset_dict.json); give the folder save_to_disk wrote")
+        raise DataError(f"{path}: not a folder written by datasets' save_to_disk (no dataset_info.json, "
+                        "dataset_dict.json or state.json); give the folder save_to_disk wrote")
     try:
         data = load_from_disk(str(path))
     except Exception as exc:  # datasets/pyarrow raise several types for a damaged folder

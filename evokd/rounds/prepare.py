@@ -11,6 +11,7 @@ import logging
 import numpy as np
 
 from evokd.config import Config
+from evokd.data.loaders import load_reports
 from evokd.data.textnorm import LeakIndex
 from evokd.io import atomic_writer, write_json, write_jsonl
 from evokd.paths import Prepared, Round
@@ -35,7 +36,6 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
     task = get_task(cfg.task)
-    from evokd.data.loaders import load_reports
 
     splits = task.load(cfg.dataset)
     labels = task.label_set(splits["train"])

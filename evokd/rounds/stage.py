@@ -64,9 +64,9 @@ def run_prepare(cfg: Config, step: Callable) -> None:
 def teacher_meta(teacher: "Teacher") -> dict:
     """The teacher's usage, and its rejections by reason when there were any."""
     meta = {"teacher": teacher.usage.to_dict()}
-    shape = getattr(teacher, "request_shape", None)
+    shape = teacher.request_shape()
     if shape is not None:  # the LLM teacher: what it sent (docs/teacher-servers.md)
-        meta["teacher_request"] = shape()
+        meta["teacher_request"] = shape
     if teacher.rejected:
         meta["teacher_rejected"] = dict(sorted(teacher.rejected.items()))
     return meta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evokd.errors import ConfigError
+from evokd.errors import ConfigError, PipelineError
 
 # Names a user may put in train.backbone; anything else must be a local folder.
 _SHIPPED = {"minilm", "all-minilm-l6-v2"}
@@ -22,6 +22,18 @@ def backbone_path(name: str) -> str:
         f"train.backbone: {name!r} is neither 'minilm' nor a folder with a saved model "
         "(config.json); models are never downloaded at run time"
     )
+
+
+def load_weights(auto_class, folder: str | Path, **kwargs):
+    """`auto_class.from_pretrained(folder, **kwargs)`, safetensors only: a pickled checkpoint
+    (pytorch_model.bin, which a `dvc pull` could bring) can run code when it is loaded, so it is
+    never read. A folder it cannot load from is a PipelineError naming it, not a traceback."""
+    try:
+        return auto_class.from_pretrained(str(folder), use_safetensors=True, **kwargs)
+    except OSError as exc:  # transformers: no model.safetensors, no config.json, ...
+        raise PipelineError(f"{folder}: cannot load the model ({str(exc).strip()[:300]}); evokd reads "
+                            "only safetensors weights (model.safetensors), never a pickled "
+                            "pytorch_model.bin: re-run the stage that wrote it (dvc repro)") from None
 
 
 def setup_torch(threads: int | None = None) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evokd.student.backbone import setup_torch
+from evokd.student.backbone import load_weights, setup_torch
 from evokd.progress import progress
 from evokd.student.batches import bucketed_batches, pad_batch
 from evokd.student.runtime import inference_device
@@ -23,7 +23,7 @@ def predict_proba(model_dir: str | Path, texts: list[str], batch_size: int = 64,
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     where = inference_device(device)
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True).eval().to(where)
+    model = load_weights(AutoModelForSequenceClassification, model_dir).eval().to(where)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     probs = np.zeros((len(texts), len(labels)), dtype=np.float32)
     if not texts:
@@ -47,7 +47,7 @@ def embed(backbone: str, texts: list[str], batch_size: int = 128, max_length: in
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     where = inference_device(device)
-    model = AutoModel.from_pretrained(backbone, use_safetensors=True).eval().to(where)
+    model = load_weights(AutoModel, backbone).eval().to(where)
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     if not texts:
         return out

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from evokd.config import TrainConfig
-from evokd.student.backbone import setup_torch
+from evokd.student.backbone import load_weights, setup_torch
 from evokd.student.batches import bucketed_batches, pad_batch
 from evokd.student.loop import fit
 from evokd.student.runtime import inference_device
@@ -62,11 +62,8 @@ def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: Tra
     rng = random.Random(seed)
     tag2id = {tag: i for i, tag in enumerate(tags)}
     tokenizer = AutoTokenizer.from_pretrained(init_from)
-    # safetensors only: a pickled checkpoint (pytorch_model.bin) can run code when loaded.
-    model = AutoModelForTokenClassification.from_pretrained(
-        init_from, use_safetensors=True, num_labels=len(tags), label2id=tag2id,
-        id2label={i: t for t, i in tag2id.items()},
-    )
+    model = load_weights(AutoModelForTokenClassification, init_from, num_labels=len(tags), label2id=tag2id,
+                         id2label={i: t for t, i in tag2id.items()})
     encoded, firsts = encode_words(tokenizer, [e["tokens"] for e in examples], cfg.max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     labels = [align_labels(first, n, [tag2id[t] for t in e["tags"]])
@@ -95,7 +92,7 @@ def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_
     setup_torch(threads)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     where = inference_device(device)
-    model = AutoModelForTokenClassification.from_pretrained(str(model_dir), use_safetensors=True).eval().to(where)
+    model = load_weights(AutoModelForTokenClassification, model_dir).eval().to(where)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     outside = names.index("O") if "O" in names else 0
     out = []

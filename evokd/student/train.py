@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from evokd.config import TrainConfig
-from evokd.student.backbone import setup_torch
+from evokd.student.backbone import load_weights, setup_torch
 from evokd.student.batches import pad_batch
 from evokd.student.loop import fit
 
@@ -39,11 +39,8 @@ def train_classifier(
     rng = random.Random(seed)
     label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(init_from)
-    # safetensors only: a pickled checkpoint (pytorch_model.bin) can run code when loaded.
-    model = AutoModelForSequenceClassification.from_pretrained(
-        init_from, use_safetensors=True, num_labels=len(labels), label2id=label2id,
-        id2label={i: label for label, i in label2id.items()},
-    )
+    model = load_weights(AutoModelForSequenceClassification, init_from, num_labels=len(labels),
+                         label2id=label2id, id2label={i: label for label, i in label2id.items()})
     encoded = tokenizer([e["text"] for e in examples], truncation=True, max_length=cfg.max_length)
     targets = [label2id[e["label"]] for e in examples]
     lengths = [len(ids) for ids in encoded["input_ids"]]

@@ -79,3 +79,7 @@ class Teacher(ABC):
 
     @abstractmethod
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict: ...
+
+    def request_shape(self) -> dict | None:
+        """What this teacher sends an endpoint, for the stage's meta (None: no endpoint)."""
+        return None

@@ -89,12 +89,12 @@ class Stopped(TeacherError):
 
 
 class Refused(TeacherRefused):
-    """The endpoint refused a request field (`param`, evokd's name for it); the message says
-    what to set."""
+    """The endpoint refused a request field (`param`, evokd's name for it; `sent`, the name on
+    the wire); the message ends with `hint`, what to set."""
 
-    def __init__(self, message: str, param: str, reason: str):
+    def __init__(self, message: str, param: str, reason: str, sent: str, hint: str):
         super().__init__(message)
-        self.param, self.reason = param, reason
+        self.param, self.reason, self.sent, self.hint = param, reason, sent, hint
 
 
 # The names an endpoint may take the output cap under; evokd's own name for it is "max_tokens".
@@ -133,8 +133,11 @@ def refused_param(exc) -> Optional[str]:
     if isinstance(code, str) and (code == "invalid_value" or "exceeded" in code or "above" in code):
         return None
     param = err.get("param")
+    # `param` alone names the field a 400 is about, not that the field is refused ("max_tokens is
+    # too large" also comes with param max_tokens and, on some servers, no code): without one of
+    # these codes the message must say it is refused.
     if isinstance(param, str) and param in REFUSAL_HINTS and code in ("unsupported_parameter", "unsupported_value",
-                                                                      "unknown_parameter", None):
+                                                                      "unknown_parameter"):
         return param
     text = f" {_body_message(exc).lower()} "
     if "response_format" in text or "schema" in text:
@@ -259,7 +262,8 @@ class ChatClient:
             retry_after = None
             url, client = self._next()
             try:
-                response = client.chat.completions.create(model=model, messages=messages, **self.wire(sampling))
+                fields = self.wire(sampling)
+                response = client.chat.completions.create(model=model, messages=messages, **fields)
                 return self._reply(response)
             except sdk.APITimeoutError:
                 last = "no reply within the timeout (teacher.timeout_s)"
@@ -270,7 +274,9 @@ class ChatClient:
                     meter.refund_try()  # the server answered no: nothing was generated
                 status = exc.status_code
                 refused = refused_param(exc)
-                if refused in TOKEN_PARAMS and "max_tokens" in sampling and self._switch_token_param(refused, url):
+                # Only a refusal of the name this request sent: one naming the other would
+                # otherwise be re-sent unchanged, forever.
+                if refused in TOKEN_PARAMS and refused in fields and self._switch_token_param(refused, url):
                     attempt -= 1  # the same request with the cap renamed: not a failed try
                     continue
                 if status not in RETRY_STATUS and status < 500:
@@ -312,7 +318,8 @@ class ChatClient:
         message = f"the endpoint {url} rejected the request (HTTP {status}: {body})"
         if refused:
             return Refused(f"{message}; {REFUSAL_HINTS[refused]} (docs/teacher-servers.md)",
-                           "max_tokens" if refused in TOKEN_PARAMS else refused, body)
+                           "max_tokens" if refused in TOKEN_PARAMS else refused, body, refused,
+                           REFUSAL_HINTS[refused])
         return TeacherRefused(message)
 
     @staticmethod

@@ -183,15 +183,13 @@ class OpenAITeacher(Teacher):
         shape = {"reasoning": t.is_reasoning(), "token_param": self.client.token_param,
                  "output_cap": t.output_cap(), "reasoning_effort": t.reasoning_effort,
                  "seed": t.send_seed, "json_schema": t.json_schema}
-        if t.is_reasoning():
-            unsent = {f"teacher.{k}": getattr(t, k) for k in ("temperature", "label_temperature")
-                      if getattr(t, k) is not None}
-            if unsent:
-                shape["not_sent"] = unsent
+        unsent = t.unsent_temperatures()
+        if unsent:
+            shape["not_sent"] = {f"teacher.{k}": v for k, v in unsent.items()}
         if self.client.adaptations:
             shape["adaptations"] = list(self.client.adaptations)
         if self._truncated_notes:
-            shape["truncated"] = self._truncated_notes[:5]
+            shape["truncated"] = list(self._truncated_notes)
         return shape
 
     def _template(self, kind: str):
@@ -218,7 +216,8 @@ class OpenAITeacher(Teacher):
         with self._lock:
             self.usage.truncated += 1
             first = not self._truncated_notes
-            self._truncated_notes.append(detail)
+            if len(self._truncated_notes) < 5:  # the meta file shows the first five; the count is in usage
+                self._truncated_notes.append(detail)
         if first:
             log.warning("teacher: a reply was truncated: %s", detail)
         return ParseFailure("truncated", detail)
@@ -542,21 +541,19 @@ def _check_stage(cfg: Config, client: ChatClient, stage: str, kind: str, labels:
     sampling = sampling_params(cfg, kind, labels)
     messages = [{"role": "user", "content": CHECK_PROMPT.format(kind=kind)}]
     shape, refused, needs_change = _sent(client, sampling), [], False
-    before = len(client.adaptations)
+    token_param = client.token_param
     for _ in range(len(sampling) + 2):
         start = time.perf_counter()
         try:
             reply = client.complete(t.model, messages, sampling)
         except Refused as exc:
-            refused.append(f"    refused {exc.param if exc.param != 'max_tokens' else client.token_param}: "
-                           f"{exc.reason} -> {str(exc).rsplit('; ', 1)[-1]}")
+            refused.append(f"    refused {exc.sent}: {exc.reason} -> {exc.hint} (docs/teacher-servers.md)")
             needs_change = True
             sampling = {k: v for k, v in sampling.items() if k != exc.param}
             continue
         took = time.perf_counter() - start
-        for line in client.adaptations[before:]:
-            old = line.split(":", 1)[1].split("->")[0].strip()
-            refused.append(f"    refused {old} -> {REFUSAL_HINTS[old]}")
+        if client.token_param != token_param:  # the client switched the cap's name by itself
+            refused.append(f"    refused {token_param} -> {REFUSAL_HINTS[token_param]}")
         break
     else:
         return [f"  {stage}: still refused after dropping {len(refused)} field(s)", *refused], True
@@ -568,11 +565,10 @@ def _check_stage(cfg: Config, client: ChatClient, stage: str, kind: str, labels:
         note += f"; {usage['reasoning_tokens']} hidden reasoning tokens"
     head = f"  {stage} ({kind}): " + ("ok" if not refused else "answered only without the refused field(s)")
     lines = [f"{head} in {took:.1f}s{note}", f"    sent: {shape}", *refused]
-    if t.is_reasoning():
-        unsent = [k for k in ("temperature", "label_temperature") if getattr(t, k) is not None]
-        if unsent:
-            lines.append(f"    not sent: teacher.{' and teacher.'.join(unsent)} (a reasoning model samples only "
-                         f"at its default)")
+    unsent = t.unsent_temperatures()
+    if unsent:
+        lines.append(f"    not sent: teacher.{' and teacher.'.join(unsent)} (a reasoning model samples only "
+                     f"at its default)")
     return lines, needs_change
 
 

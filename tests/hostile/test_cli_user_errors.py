@@ -15,23 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import csv_params as params
 
 from evokd.config import MAX_SEED
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD = "text,label\nhi there,a\nbye now,b\n"
-
-
-def params(**over) -> dict:
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["dataset"] = {"train": "train.csv", "test": "test.csv"}
-    for dotted, value in over.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return data
 
 
 def evokd(folder: Path, files: dict, over: dict, *args: str, params_bytes: bytes | None = None):

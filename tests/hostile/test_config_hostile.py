@@ -5,27 +5,14 @@ message naming the key and what is allowed; the values that are fine load."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import csv_params as params
 
 from evokd.config import MAX_SEED, load_config, parse_config
 from evokd.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def params(**over) -> dict:
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["dataset"] = {"train": "train.csv", "test": "test.csv"}
-    for dotted, value in over.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return data
 
 
 REFUSED = {
@@ -34,6 +21,7 @@ REFUSED = {
     "encoding_hex": ({"dataset.encoding": "hex"}, r"unknown text encoding 'hex'"),
     "encoding_zlib": ({"dataset.encoding": "zlib"}, r"unknown text encoding 'zlib'"),
     "encoding_unknown": ({"dataset.encoding": "utf-9"}, r"unknown text encoding 'utf-9'"),
+    "encoding_undefined": ({"dataset.encoding": "undefined"}, r"dataset\.encoding: unknown text encoding 'undefined'"),
     "seed_negative": ({"seed": -1}, r"seed: Input should be greater than or equal to 0"),
     "seed_above_torch_and_numpy": ({"seed": 2**64}, rf"seed: Input should be less than or equal to {MAX_SEED}"),
     "seed_just_above_max": ({"seed": MAX_SEED + 1}, rf"seed: .*{MAX_SEED}"),
@@ -100,6 +88,9 @@ FILES = {
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00", r"params\.yaml:1: not valid UTF-8"),
     "duplicate_top_level_key": (b"seed: 1\nrounds: 2\nseed: 3\n", r"key 'seed' given twice \(first on line 1\)"),
     "duplicate_nested_key": (b"train:\n  epochs: 1\n  epochs: 2\n", r"key 'epochs' given twice \(first on line 2\)"),
+    # Both on one line: a flow mapping (a check by line number alone would miss it).
+    "duplicate_key_in_flow_mapping": (b"train: {epochs: 1, epochs: 2}\n",
+                                      r"key 'epochs' given twice \(first on line 1\)"),
     "not_a_mapping": (b"- a\n- b\n", r"params\.yaml: expected a mapping"),
     "empty": (b"", r"params\.yaml: expected a mapping"),
     "unclosed": (b"task: [unclosed\n", r"params\.yaml: not valid YAML"),
@@ -120,6 +111,17 @@ def test_params_file_that_cannot_be_read(tmp_path, name):
 def test_params_with_utf8_bom_loads(tmp_path):
     (tmp_path / "params.yaml").write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(params(seed=7)).encode())
     assert load_config(tmp_path / "params.yaml").seed == 7
+
+
+def test_params_with_a_yaml_merge_key_loads(tmp_path):
+    """`<<: *anchor` is valid YAML (yaml.safe_load takes it), and a key after it overrides the
+    merged one: neither is a key given twice."""
+    text = yaml.safe_dump(params(**{"teacher.prices": {}}))
+    text = text.replace("prices: {}", "prices:\n    gpt-4o-mini: &base {prompt: 0.15, completion: 0.6}\n"
+                                      "    my-model: {<<: *base, completion: 0.7}")
+    (tmp_path / "params.yaml").write_text(text)
+    prices = load_config(tmp_path / "params.yaml").teacher.prices
+    assert (prices["my-model"].prompt, prices["my-model"].completion) == (0.15, 0.7)
 
 
 def test_params_is_a_folder(tmp_path):

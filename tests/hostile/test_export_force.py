@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,6 @@ def test_export_refuses_and_changes_nothing(project, name):
     out = evokd_export(project, *args)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr + out.stdout
-    import re
     assert re.search(message, out.stderr), out.stderr
     assert snapshot(project) == before
 
@@ -128,14 +128,16 @@ def test_check_destination_new_folder_is_fine(tmp_path, monkeypatch):
     check_destination(tmp_path / "new", force=False)
 
 
-@pytest.mark.parametrize("dest", [".", "..", "data", "{root}"])
-def test_forced_export_over_the_project_with_a_finished_run_is_refused(project, monkeypatch, dest):
+@pytest.mark.parametrize("dest,message", [(".", "holds the current project"), ("..", "holds the current project"),
+                                          ("data", "is not a previous export"),
+                                          ("{root}", "holds the current project")])
+def test_forced_export_over_the_project_with_a_finished_run_is_refused(project, monkeypatch, dest, message):
     """With everything an export needs present (so nothing else stops it first), --force over
     the project, a folder around it or a folder of it deletes nothing."""
     from evokd.config import load_config
 
     _fake_run(monkeypatch, project)
     before = snapshot(project.parent)
-    with pytest.raises(UserInputError):
+    with pytest.raises(UserInputError, match=message):
         export_mod.export(load_config(project / "params.yaml"), dest.format(root=project), force=True)
     assert snapshot(project.parent) == before

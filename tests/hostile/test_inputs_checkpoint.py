@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from evokd.errors import PipelineError
 from evokd.student.backbone import backbone_path
 
 
@@ -51,7 +52,8 @@ def test_predict_refuses_a_pickled_checkpoint(tmp_path):
     from evokd.student.predict import predict_proba
 
     folder, marker = poisoned_checkpoint(tmp_path)
-    with pytest.raises(OSError, match="model.safetensors"):
+    with pytest.raises(PipelineError, match=r"pulled-model: cannot load the model \(.*model\.safetensors.*\); "
+                                            r"evokd reads only safetensors weights"):
         predict_proba(folder, ["hello"], threads=1, device="cpu")
     assert not marker.exists()
 
@@ -61,7 +63,7 @@ def test_training_from_a_pickled_checkpoint_is_refused(tmp_path):
     from evokd.student.train import train_classifier
 
     folder, marker = poisoned_checkpoint(tmp_path)
-    with pytest.raises(OSError, match="model.safetensors"):
+    with pytest.raises(PipelineError, match=r"pulled-model: cannot load the model \(.*model\.safetensors"):
         train_classifier(str(folder), [{"text": "hi", "label": "A"}], ["A", "B"],
                          TrainConfig(device="cpu", threads=1), tmp_path / "out", seed=0, epochs=1, desc="t")
     assert not marker.exists() and not (tmp_path / "out").exists()

@@ -120,6 +120,9 @@ def test_folder_that_is_not_a_saved_dataset(tmp_path):
         load_split(DatasetConfig(train=str(tmp_path / "data"), test="t", format="hf"), "train")
     with pytest.raises(DataError, match=r"data: is a folder, not a dataset file"):
         load_split(DatasetConfig(train=str(tmp_path / "data"), test="t", format="csv"), "train")
+    for fmt in ("hf", "parquet"):  # a mistyped path is said to be missing, in every format
+        with pytest.raises(DataError, match=r"typo: file not found \(check the dataset block"):
+            load_split(DatasetConfig(train=str(tmp_path / "typo"), test="t", format=fmt), "train")
 
 
 def test_prepare_runs_on_a_parquet_train_file_and_a_saved_dataset_test_split(tmp_path):
