@@ -25,7 +25,9 @@ class Usage:
     the answers used, `cache_hits` those read from the response cache.
     Tokens and `cost_usd` cover every answer used, cached or not (what the pipeline costs, the
     same on every run); `sent_cost_usd` only what this run paid for. `bad_replies` counts
-    replies that could not be read (each is rejected with a reason, never a crash)."""
+    replies that could not be read (each is rejected with a reason, never a crash);
+    `truncated_replies` replies cut at max_tokens whose complete items were used (what they
+    never reached is counted as `<call>:truncated` in the stage's `teacher_rejected`)."""
 
     calls: int = 0
     requests: int = 0
@@ -36,6 +38,7 @@ class Usage:
     cost_usd: float = 0.0
     sent_cost_usd: float = 0.0
     bad_replies: int = 0
+    truncated_replies: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

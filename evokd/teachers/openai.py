@@ -21,7 +21,9 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
 - analyze: the previous student's wrong and right answers in, {"summary", "weak_labels"} out.
 
 Replies are read tolerantly (evokd.teachers.parse); what cannot be read is counted in
-`usage.bad_replies` and `rejected` (by reason), never raised. Sending, caching, the budget and
+`usage.bad_replies` and `rejected` (by reason), never raised. A reply cut at `teacher.max_tokens`
+keeps its complete items (evokd.teachers.salvage): they are used, the reply is counted in
+`usage.truncated_replies`, and the texts or answers it never reached as `<call>:truncated`. Sending, caching, the budget and
 concurrency are evokd.teachers.dispatch's job; retries are evokd.teachers.client's.
 """
 
@@ -44,6 +46,7 @@ from evokd.teachers.client import ChatClient, RetryPolicy
 from evokd.teachers.dispatch import ChatRequest, Dispatcher
 from evokd.teachers.parse import ParseFailure, as_list, extract_json, item_text
 from evokd.teachers.prompts import load_template
+from evokd.teachers.salvage import salvage_truncated
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +138,16 @@ class OpenAITeacher(Teacher):
         return load_template(self.t.prompts, self.cfg.task, kind)
 
     def _read(self, reply: dict) -> object:
-        """The JSON in a reply, or a ParseFailure (a cut-off reply says so)."""
+        """The JSON in a reply, or a ParseFailure. A reply cut at max_tokens gives its complete
+        items (`salvage_truncated`; the caller counts what it lacks as truncated, see `_cut`)."""
+        if _cut(reply):
+            salvaged = salvage_truncated(reply.get("content"))
+            if not isinstance(salvaged, ParseFailure):
+                with self._lock:
+                    self.usage.truncated_replies += 1
+                return salvaged
         value = extract_json(reply.get("content"))
-        if isinstance(value, ParseFailure) and reply.get("finish_reason") == "length":
+        if isinstance(value, ParseFailure) and _cut(reply):
             return ParseFailure("truncated", "the reply hit teacher.max_tokens")
         return value
 
@@ -267,7 +277,7 @@ class OpenAITeacher(Teacher):
         if isinstance(items, ParseFailure):
             self._reject(f"synthesize:{items.reason}", reply=True)
             return []
-        return [(kind, text, {}) for text, _ in self._take(items, want)]
+        return [(kind, text, {}) for text, _ in self._take(items, want, _cut(reply))]
 
     def _read_synthesis(self, reply: dict, n_hard: int, n_easy: int,
                         with_answers: bool = False) -> list[tuple[str, str, dict]]:
@@ -296,7 +306,7 @@ class OpenAITeacher(Teacher):
                 self._reject(f"synthesize:{items.reason}")
                 continue
             out += [(kind, text, self._generated_answer(item) if with_answers else {})
-                    for text, item in self._take(items, want)]
+                    for text, item in self._take(items, want, _cut(reply))]
         return out
 
     def _generated_answer(self, item: object) -> dict:
@@ -311,9 +321,10 @@ class OpenAITeacher(Teacher):
             return {}
         return {"answer": answer}
 
-    def _take(self, items: list, want: int) -> list[tuple[str, object]]:
+    def _take(self, items: list, want: int, cut: bool = False) -> list[tuple[str, object]]:
         """Up to `want` (text, item) pairs of the items, the text whitespace-normalised; what is
-        not a text, what is beyond `want` and what is missing are counted as rejections."""
+        not a text, what is beyond `want` and what is missing are counted as rejections (missing
+        from a reply `cut` at max_tokens: `truncated`)."""
         taken = []
         for item in items:
             text = item_text(item)
@@ -324,7 +335,7 @@ class OpenAITeacher(Teacher):
             else:
                 self._reject("synthesize:surplus")
         if len(taken) < want:
-            self._reject("synthesize:missing", want - len(taken))
+            self._reject("synthesize:truncated" if cut else "synthesize:missing", want - len(taken))
         return taken
 
     # -- label ----------------------------------------------------------------------------
@@ -370,8 +381,12 @@ class OpenAITeacher(Teacher):
                 self._reject("label:repeated_id")
             else:
                 answers[number] = answer_fields(item, ("id",))
-        return {s["id"]: answers.get(n, {"error": "no answer for this text in the reply"})
-                for n, s in enumerate(chunk, 1)}
+        if _cut(reply) and len(answers) < len(chunk):
+            self._reject("label:truncated", len(chunk) - len(answers))
+            missing = {"error": "the reply was cut at teacher.max_tokens before this text's answer"}
+        else:
+            missing = {"error": "no answer for this text in the reply"}
+        return {s["id"]: answers.get(n, missing) for n, s in enumerate(chunk, 1)}
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
@@ -390,7 +405,8 @@ class OpenAITeacher(Teacher):
         value = self._read(reply)
         if isinstance(value, ParseFailure) or not isinstance(value, dict) \
                 or not isinstance(value.get("summary"), str):
-            reason = value.reason if isinstance(value, ParseFailure) else "wrong_shape"
+            reason = value.reason if isinstance(value, ParseFailure) else \
+                "truncated" if _cut(reply) else "wrong_shape"
             self._reject(f"analyze:{reason}", reply=True)
             return {"summary": "", "weak_labels": [], "error": f"unreadable analysis ({reason})"}
         weak = value.get("weak_labels") or []
@@ -399,6 +415,11 @@ class OpenAITeacher(Teacher):
         if len(known) < len(weak):
             self._reject("analyze:unknown_weak_label", len(weak) - len(known))
         return {"summary": value["summary"].strip(), "weak_labels": list(dict.fromkeys(known))}
+
+
+def _cut(reply: dict) -> bool:
+    """Whether the endpoint says the reply stopped at max_tokens."""
+    return reply.get("finish_reason") == "length"
 
 
 def check_endpoint(cfg: Config, api_key: Optional[str]) -> str:
