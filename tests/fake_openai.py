@@ -13,6 +13,11 @@ It also implements what the SDK uses of the Batch API: `POST /files` (multipart 
 by the same responder; the batch reports `in_progress` for its first `batch_polls` look-ups, then
 `completed` (or `batch_status` when a test sets it, e.g. "expired"). Lines go to `batch_lines`,
 not to `requests`; `batch_fail` (a set of line numbers) makes those lines fail with HTTP 500.
+
+Usage: every reply reports 100 prompt and 50 completion tokens, unless `count_tokens` is set:
+then it counts them as a chat endpoint does (`chat_tokens`: the messages' tokens plus OpenAI's
+framing of 3 tokens per message and 3 for the reply), with the student's WordPiece tokenizer
+standing in for the LLM's own.
 """
 
 from __future__ import annotations
@@ -42,6 +47,27 @@ def status(code: int, headers: dict | None = None, message: str = "error") -> di
 
 def hang(seconds: float) -> dict:
     return {"hang": seconds}
+
+
+_TOKENIZER = None
+
+
+def tokens(text: str) -> int:
+    """Tokens of `text` by the shipped MiniLM's WordPiece tokenizer (no special tokens)."""
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        from tokenizers import Tokenizer
+
+        from evokd.student.backbone import backbone_path
+
+        _TOKENIZER = Tokenizer.from_file(str(Path(backbone_path("minilm")) / "tokenizer.json"))
+    return len(_TOKENIZER.encode(text, add_special_tokens=False).ids)
+
+
+def chat_tokens(messages: list[dict]) -> int:
+    """A chat request's prompt tokens, framed as OpenAI counts them (3 per message, its role,
+    its content; 3 more prime the reply)."""
+    return sum(3 + tokens(m["role"]) + tokens(m["content"]) for m in messages) + 3
 
 
 def _kind(body: dict) -> str:
@@ -111,6 +137,7 @@ class FakeOpenAI:
         self.responder = auto_reply
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds before every reply (to let a test kill a client mid-stage)
+        self.count_tokens = False  # usage counted from the request and reply (else 100 / 50)
         # The Batch API: uploaded files, batches, and what tests may set.
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -166,6 +193,8 @@ class FakeOpenAI:
                     self._send(action["status"], action["body"], action["headers"])
                     return
                 prompt, completion = action["usage"]
+                if server.count_tokens:
+                    prompt, completion = chat_tokens(body["messages"]), tokens(action["content"])
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake-model"),
