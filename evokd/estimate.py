@@ -23,6 +23,7 @@ retried requests and replies already in the response cache are not counted.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict, dataclass
 
 from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
@@ -218,6 +219,7 @@ def render(bill: dict) -> str:
             lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
         lines.append("  ".join(r[0].ljust(widths[0]) if i == 0 else r[i].rjust(widths[i])
                                for i in range(len(r))))
-    lines += ["", *(f"- {note}" for note in bill["notes"])]
+    lines += ["", *(textwrap.fill(note, 100, initial_indent="- ", subsequent_indent="  ")
+                    for note in bill["notes"])]
     return "\n".join(lines)
 
