@@ -158,17 +158,17 @@ def trec_truth(text: str) -> str | None:
 
 
 def instruction_words(messages: list[dict]) -> int:
-    """Words of a prompt outside its data: the numbered texts to label are not instructions."""
-    text = "\n".join(m["content"] for m in messages)
-    return sum(len(line.split()) for line in text.splitlines() if not re.match(r"^\s*\d+\. ", line))
+    """Words of a prompt's system message: its instructions, never its data (the texts to
+    label travel in the user message, however they are delimited)."""
+    return sum(len(m["content"].split()) for m in messages if m.get("role") == "system")
 
 
 class PromptSensitive:
     """A responder (`server.responder = PromptSensitive(...)`) that answers like an LLM whose
     care follows its prompt: it writes TREC-style questions for the TREC labels its generation
     prompt names, and labels each numbered text by its wording, except that it mislabels
-    `sloppy_error` of them when its labelling prompt has fewer than `careful_words` instruction
-    words (`instruction_words`), and `careful_error` otherwise. Which texts it gets wrong is a
+    `sloppy_error` of them when its labelling prompt's system message has fewer than
+    `careful_words` words (`instruction_words`), and `careful_error` otherwise. Which texts it gets wrong is a
     hash of the text and the request's sampling seed: another draw errs elsewhere."""
 
     def __init__(self, careful_words: float, careful_error: float = 0.05, sloppy_error: float = 0.5):

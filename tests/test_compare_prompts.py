@@ -88,7 +88,8 @@ def test_prompt_sensitive_teacher_writes_and_labels_by_its_prompt():
     assert len(texts) == 200 and {trec_truth(t) for t in texts} == set(LABELS)  # every label, by wording
     careful = "You are a careful annotator. " + "Read each text and give it one label of " * 3 + ", ".join(LABELS)
     sloppy = "Label: " + ", ".join(LABELS)
-    assert instruction_words([{"content": careful}]) >= 30 > instruction_words([{"content": sloppy}])
+    assert instruction_words([{"role": "system", "content": careful}, {"role": "user", "content": "1. x"}]) >= 30
+    assert instruction_words([{"role": "system", "content": sloppy}, {"role": "user", "content": careful}]) < 30
     for system, low, high in ((careful, 0.0, 0.12), (sloppy, 0.38, 0.62)):
         answers = json.loads(teacher(_label_request(system, texts))["content"])["labels"]
         wrong = sum(a["label"] != trec_truth(texts[a["id"] - 1]) for a in answers)

@@ -30,7 +30,8 @@ SECOND = "label_disagreement.second_labelling.rate"
 
 
 def label_prompt_words(params: dict, prompts: Path) -> int:
-    """Instruction words of a prompt set's labelling request, rendered by the teacher itself."""
+    """Instruction words (its system message) of a prompt set's labelling request, rendered by
+    the teacher itself."""
     params = json.loads(json.dumps(params))
     params["teacher"].update({"provider": "openai", "model": "fake-model", "prompts": str(prompts),
                               "base_url": "http://127.0.0.1:9/v1"})
