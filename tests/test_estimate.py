@@ -129,3 +129,16 @@ def test_estimate_bounds_what_the_server_counts(project, fake_openai):
     ratio = sum(c["prompt_tokens"] for c in counted.values()) / bill["total"]["prompt_tokens"]
     print(f"counted / estimated prompt tokens: {ratio:.2f}; per stage: "
           + ", ".join(f"{s} {counted[s]['prompt_tokens']}/{estimated[s]}" for s in counted))
+
+
+def test_ner_config_is_estimated():
+    """NER: the stand-in answers are sentences with their tags; every call kind renders."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["task"] = "ner"
+    params["dataset"] = {"train": str(ROOT / "data/raw/conll2003/train.txt.gz"),
+                         "test": str(ROOT / "data/raw/conll2003/test.txt.gz"), "format": "conll"}
+    params["teacher"]["prompts"] = str(ROOT / "prompts/default")
+    params["rounds"] = 1
+    bill = estimate(parse_config(params), "gpt-4o-mini")
+    assert per_stage(bill) == {"analyze@0": 1, "synthesize@1": 4, "label@1": 3, "analyze@1": 1}
+    assert all(s["prompt_tokens"] > 0 for s in bill["stages"])
