@@ -61,6 +61,8 @@ def tokens(text: str) -> int:
         from evokd.student.backbone import backbone_path
 
         _TOKENIZER = Tokenizer.from_file(str(Path(backbone_path("minilm")) / "tokenizer.json"))
+        _TOKENIZER.no_truncation()  # the student's file pads and cuts to 128: count everything
+        _TOKENIZER.no_padding()
     return len(_TOKENIZER.encode(text, add_special_tokens=False).ids)
 
 
