@@ -23,8 +23,9 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
 Replies are read tolerantly (evokd.teachers.parse); what cannot be read is counted in
 `usage.bad_replies` and `rejected` (by reason), never raised. A reply cut at `teacher.max_tokens`
 keeps its complete items (evokd.teachers.salvage): they are used, the reply is counted in
-`usage.truncated_replies`, and the texts or answers it never reached as `<call>:truncated`. Sending, caching, the budget and
-concurrency are evokd.teachers.dispatch's job; retries are evokd.teachers.client's.
+`usage.truncated_replies`, and the texts or answers it never reached as `<call>:truncated`.
+Sending, caching, the budget and concurrency are evokd.teachers.dispatch's job; retries are
+evokd.teachers.client's.
 """
 
 from __future__ import annotations
