@@ -74,16 +74,21 @@ def test_prompt_sets_compare_through_dvc_experiments(project, fake_openai):
     env = {"OPENAI_API_KEY": KEY}
     for name in ("default", "concise"):
         run(["dvc", "exp", "run", "-n", name, "-S", f"teacher.prompts=prompts/{name}"], root, env=env)
+    check_comparison(root, params["seed"])
 
+
+def check_comparison(root: Path, seed: int) -> None:
+    """What DVC shows of the experiments `default` and `concise` in the project at `root`."""
     rows = exp_rows(json.loads(run(["dvc", "exp", "show", "--json"], root).stdout))
     assert {name: rows[name][0]["teacher"]["prompts"] for name in ("default", "concise")} == {
         "default": "prompts/default", "concise": "prompts/concise"}
     default, concise = rows["default"][1], rows["concise"][1]
     # The sloppy labeller disagrees with itself far more (independent slips in both labellings).
     second = {name: rows[name][1]["label_disagreement"]["second_labelling"] for name in ("default", "concise")}
-    assert second["default"]["samples"] >= 8 and second["concise"]["samples"] >= 8, second
+    # (accepted samples only: 12 texts per run, less duplicates)
+    assert second["default"]["samples"] >= 5 and second["concise"]["samples"] >= 5, second
     assert second["concise"]["rate"] >= second["default"]["rate"] + 0.25, second
-    assert default["per_round"] != concise["per_round"]  # students trained on other labels
+    assert default["score"] != concise["score"]  # students trained on other labels
 
     diff = json.loads(run(["dvc", "metrics", "diff", "default", "concise", "--json"], root).stdout)
     summary = diff["metrics/summary.json"]
@@ -107,4 +112,4 @@ def test_prompt_sets_compare_through_dvc_experiments(project, fake_openai):
     spread = {row["group"]["teacher.prompts"]: row for row in json.loads(out)}
     assert spread["prompts/concise"]["metrics"][SECOND]["mean"] == second["concise"]["rate"]
     assert spread["prompts/default"]["metrics"]["score"]["mean"] == default["score"]
-    assert spread["prompts/default"]["runs"] == ["default"] and spread["prompts/default"]["seeds"] == [params["seed"]]
+    assert spread["prompts/default"]["runs"] == ["default"] and spread["prompts/default"]["seeds"] == [seed]
