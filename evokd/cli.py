@@ -223,6 +223,22 @@ def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yam
         typer.echo(f"slots.yaml now declares {n} round slots; commit it, then `dvc repro`.")
 
 
+@app.command()
+def estimate(model: str = typer.Option(None, "--model", "-m",
+                                       help="Price the run with this LLM as the teacher (default: teacher.model)."),
+             as_json: bool = typer.Option(False, "--json", help="Print the bill as JSON."),
+             params: Path = ParamsOpt) -> None:
+    """The bill before the run: teacher requests, prompt tokens, completion tokens and USD per
+    stage and in total, from the real prompts of the configured rounds (upper bounds; sends nothing)."""
+    import json
+
+    from evokd.estimate import estimate as run_estimate, render
+
+    with _user_errors():
+        bill = run_estimate(_config(params), model)
+        typer.echo(json.dumps(bill, indent=1) if as_json else render(bill))
+
+
 teacher_app = typer.Typer(no_args_is_help=True, help="The LLM teacher's endpoint.")
 app.add_typer(teacher_app, name="teacher", rich_help_panel=TOOLS)
 

@@ -473,6 +473,8 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
     syn, teacher = cfg.synthesize, cfg.teacher
     simulated = teacher.provider == "simulated"
     guided = syn.strategy not in ("random", "uncertainty")
+    # The simulated teacher sends no prompts: a prompt set changes none of its answers.
+    prompts = ("teacher.prompts", simulated, "the LLM teacher (the simulated one sends no prompts)")
     # Per stage: (key, ignored with this teacher and strategy?, who reads it).
     rules = {
         "synthesize": [
@@ -484,8 +486,10 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
             ("synthesize.batches", simulated, "the LLM teacher"),
             ("synthesize.show_wrong", simulated or not guided, "the LLM teacher's guided strategies"),
             ("synthesize.show_correct", simulated or not guided, "the LLM teacher's guided strategies"),
+            prompts,
         ],
-        "label": [("teacher.label_noise", not simulated, "the simulated teacher")],
+        "label": [("teacher.label_noise", not simulated, "the simulated teacher"), prompts],
+        "analyze": [prompts],
     }
     out = []
     for key, ignored, reader in rules.get(verb, []):
@@ -493,7 +497,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
         block = getattr(cfg, block_name)
         value, default = getattr(block, name), type(block).model_fields[name].default
         if ignored and value != default:
-            out.append(f"{key} is {value:g} (default {default:g}), read only by {reader}: with "
+            out.append(f"{key} is {_shown(value)} (default {_shown(default)}), read only by {reader}: with "
                        f"teacher.provider {teacher.provider} and strategy {syn.strategy} it changes nothing")
     return out + unsent_params(cfg, verb)
 
@@ -511,6 +515,11 @@ def unsent_params(cfg: "Config", verb: str) -> list[str]:
     return [f"teacher.{key} is {value:g} but is not sent: {teacher.model!r} is taken for a reasoning model "
             f"(teacher.reasoning), which samples only at its default temperature; set teacher.{key}: null "
             f"to say so in params.yaml (docs/teacher-servers.md)"]
+
+
+def _shown(value: Any) -> str:
+    """A param's value as a user wrote it: numbers short (3, not 3.0), text as is."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _describe(err: dict) -> str:

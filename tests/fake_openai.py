@@ -26,6 +26,11 @@ It also implements what the SDK uses of the Batch API: `POST /files` (multipart 
 by the same responder; the batch reports `in_progress` for its first `batch_polls` look-ups, then
 `completed` (or `batch_status` when a test sets it, e.g. "expired"). Lines go to `batch_lines`,
 not to `requests`; `batch_fail` (a set of line numbers) makes those lines fail with HTTP 500.
+
+Usage: every reply reports 100 prompt and 50 completion tokens, unless `count_tokens` is set:
+then it counts them as a chat endpoint does (`chat_tokens`: the messages' tokens plus OpenAI's
+framing of 3 tokens per message and 3 for the reply), with the student's WordPiece tokenizer
+standing in for the LLM's own.
 """
 
 from __future__ import annotations
@@ -95,6 +100,29 @@ def hang(seconds: float) -> dict:
     return {"hang": seconds}
 
 
+_TOKENIZER = None
+
+
+def tokens(text: str) -> int:
+    """Tokens of `text` by the shipped MiniLM's WordPiece tokenizer (no special tokens)."""
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        from tokenizers import Tokenizer
+
+        from evokd.student.backbone import backbone_path
+
+        _TOKENIZER = Tokenizer.from_file(str(Path(backbone_path("minilm")) / "tokenizer.json"))
+        _TOKENIZER.no_truncation()  # the student's file pads and cuts to 128: count everything
+        _TOKENIZER.no_padding()
+    return len(_TOKENIZER.encode(text, add_special_tokens=False).ids)
+
+
+def chat_tokens(messages: list[dict]) -> int:
+    """A chat request's prompt tokens, framed as OpenAI counts them (3 per message, its role,
+    its content; 3 more prime the reply)."""
+    return sum(3 + tokens(m["role"]) + tokens(m["content"]) for m in messages) + 3
+
+
 def _kind(body: dict) -> str:
     fmt = body.get("response_format") or {}
     name = (fmt.get("json_schema") or {}).get("name", "")
@@ -155,6 +183,103 @@ def auto_reply(body: dict, n_hard: int = 3, n_easy: int = 1) -> dict:
                              "weak_labels": []}))
 
 
+# -- a teacher whose answers depend on its prompt, as an LLM's do ------------------------------
+# TREC-style questions per coarse label; the label is in the wording, as in TREC itself.
+_QUESTIONS = {
+    "ABBR": ["What does {ACR} stand for ?", "What is the abbreviation {ACR} short for ?"],
+    "DESC": ["Why do {noun}s {verb} in {place} ?", "What is the definition of a {noun} ?"],
+    "ENTY": ["What kind of {noun} {verb}s in {place} ?", "What colour is the {noun} of {place} ?"],
+    "HUM": ["Who invented the first {noun} ?", "Who was the {noun} maker of {place} ?"],
+    "LOC": ["Where is the largest {noun} in {place} ?", "Where do {noun}s {verb} ?"],
+    "NUM": ["How many {noun}s are there in {place} ?", "When did the first {noun} reach {place} ?"],
+}
+_FILL = {"noun": ["lighthouse", "violin", "glacier", "telescope", "canal", "tulip", "comet", "bridge",
+                  "clock", "whale", "volcano", "lantern", "railway", "kite", "mosaic"],
+         "verb": ["migrate", "glow", "float", "grow", "sing", "erode", "rust", "hibernate"],
+         "place": ["Peru", "Norway", "Kenya", "Quebec", "Tasmania", "Bavaria", "Oaxaca", "Fiji",
+                   "Lapland", "Sicily", "Nepal", "Iceland"],
+         "ACR": ["NATO", "UNESCO", "NASA", "FIFA", "OPEC", "CERN", "LASER", "SCUBA"]}
+
+
+def trec_truth(text: str) -> str | None:
+    """The coarse TREC label a careful annotator gives a question, read from its wording."""
+    t = text.strip()
+    rules = [("ABBR", r"stand for|abbreviation"), ("HUM", r"^Who\b"), ("LOC", r"^Where\b"),
+             ("NUM", r"^(How many|How much|When)\b"), ("DESC", r"^Why\b|definition of"),
+             ("ENTY", r"^What (kind|colour)\b")]
+    return next((label for label, rule in rules if re.search(rule, t)), None)
+
+
+def instruction_words(messages: list[dict]) -> int:
+    """Words of a prompt's system message: its instructions, never its data (the texts to
+    label travel in the user message, however they are delimited)."""
+    return sum(len(m["content"].split()) for m in messages if m.get("role") == "system")
+
+
+class PromptSensitive:
+    """A responder (`server.responder = PromptSensitive(...)`) that answers like an LLM whose
+    care follows its prompt: it writes TREC-style questions for the TREC labels its generation
+    prompt names, and labels each numbered text by its wording, except that it mislabels
+    `sloppy_error` of them when its labelling prompt's system message has fewer than
+    `careful_words` words (`instruction_words`), and `careful_error` otherwise. Which texts it gets wrong is a
+    hash of the text and the request's sampling seed: another draw errs elsewhere."""
+
+    def __init__(self, careful_words: float, careful_error: float = 0.05, sloppy_error: float = 0.5):
+        self.careful_words, self.careful_error, self.sloppy_error = careful_words, careful_error, sloppy_error
+
+    def error(self, messages: list[dict]) -> float:
+        return self.careful_error if instruction_words(messages) >= self.careful_words else self.sloppy_error
+
+    def __call__(self, body: dict) -> dict:
+        kind, digest = _kind(body), _digest(body)
+        text = " ".join(m["content"] for m in body["messages"])
+        labels = [label for label in _QUESTIONS if re.search(rf"\b{label}\b", text)]
+        if not labels:
+            return auto_reply(body)
+        if kind == "label":
+            return self._label(body, labels)
+        if kind == "analyze":
+            return auto_reply(body)
+        user = body["messages"][-1]["content"]
+        if kind == "synthesize_random":
+            asked = re.search(r"\bWrite (\d+)\b", user)
+            return reply(json.dumps({"texts": self._questions(digest, labels, int(asked.group(1)) if asked else 4)}))
+        counts = [int(n) for n in re.findall(r"\b(\d+) new\b", user)][:2]
+        n_hard, n_easy = counts if len(counts) == 2 else (3, 1)
+        questions = self._questions(digest, labels, n_hard + n_easy)
+        if kind == "synthesize_labelled":
+            items = [{"text": q, "label": trec_truth(q)} for q in questions]
+            return reply(json.dumps({"hard": items[:n_hard], "easy": items[n_hard:]}))
+        return reply(json.dumps({"hard": questions[:n_hard], "easy": questions[n_hard:]}))
+
+    @staticmethod
+    def _questions(digest: str, labels: list[str], n: int) -> list[str]:
+        out = []
+        for i in range(n):
+            h = int(hashlib.sha256(f"{digest}/{i}".encode()).hexdigest(), 16)
+            label = labels[(h + i) % len(labels)]
+            forms = _QUESTIONS[label]
+            values, rest = {}, h // len(forms)
+            for key, options in _FILL.items():
+                values[key] = options[rest % len(options)]
+                rest //= len(options)
+            out.append(forms[h % len(forms)].format(**values))
+        return out
+
+    def _label(self, body: dict, labels: list[str]) -> dict:
+        user = body["messages"][-1]["content"]
+        error, seed = self.error(body["messages"]), body.get("seed")
+        answers = []
+        for number, text in re.findall(r"^(\d+)\. (.*)$", user, re.MULTILINE):
+            truth = trec_truth(text) or labels[int(hashlib.sha1(text.encode()).hexdigest(), 16) % len(labels)]
+            h = int(hashlib.sha256(f"{seed}/{text}".encode()).hexdigest(), 16)
+            if (h % 10_000) / 10_000 < error:  # a slip: another label of the set
+                others = [label for label in labels if label != truth]
+                truth = others[(h // 10_000) % len(others)]
+            answers.append({"id": int(number), "label": truth})
+        return reply(json.dumps({"labels": answers}))
+
+
 class FakeOpenAI:
     def __init__(self, provider: str = "compatible", azure: dict | None = None,
                  reasoning_tokens: int = 256) -> None:
@@ -165,6 +290,7 @@ class FakeOpenAI:
         self.responder = auto_reply
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds before every reply (to let a test kill a client mid-stage)
+        self.count_tokens = False  # usage counted from the request and reply (else 100 / 50)
         # The Batch API: uploaded files, batches, and what tests may set.
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -282,6 +408,8 @@ class FakeOpenAI:
         `reasoning_tokens` hidden tokens; what does not fit `max_completion_tokens` is cut: the
         reasoning first, so a cap below it leaves an empty reply."""
         prompt, completion = action["usage"]
+        if self.count_tokens:
+            prompt, completion = chat_tokens(body["messages"]), tokens(action["content"])
         reasoning = action.get("reasoning_tokens")
         content, finish = action["content"], action["finish_reason"]
         if self.provider == "reasoning" and reasoning is None:

@@ -110,6 +110,10 @@ def test_shipped_params_ignore_nothing():
     # the simulated random strategy draws its samples straight from the pool
     ({"synthesize__strategy": "random", "synthesize__candidates": 64}, "synthesize",
      "synthesize.candidates is 64 (default 256)"),
+    # the simulated teacher sends no prompts: every teacher stage says a prompt set changes nothing
+    ({"teacher__prompts": "prompts/concise"}, "synthesize", "teacher.prompts is prompts/concise (default prompts/default)"),
+    ({"teacher__prompts": "prompts/concise"}, "label", "teacher.prompts is prompts/concise (default prompts/default)"),
+    ({"teacher__prompts": "prompts/concise"}, "analyze", "teacher.prompts is prompts/concise (default prompts/default)"),
 ])
 def test_params_that_change_nothing_are_named(dotted, verb, expected):
     from evokd.config import ignored_params
@@ -126,6 +130,8 @@ def test_params_that_apply_are_not_named():
     llm = parse_config(_with(teacher__provider="openai", teacher__model="m", synthesize__strategy="uncertainty",
                              synthesize__overgenerate=5, synthesize__batches=2))
     assert ignored_params(llm, "synthesize") == []
+    concise = parse_config(_with(teacher__provider="openai", teacher__model="m", teacher__prompts="prompts/concise"))
+    assert [ignored_params(concise, verb) for verb in ("synthesize", "label", "analyze")] == [[], [], []]
 
 
 def test_the_stage_warns_about_params_that_change_nothing(tmp_path, monkeypatch, caplog):

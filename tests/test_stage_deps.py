@@ -148,6 +148,7 @@ def test_cli_hands_the_teacher_stages_only_what_the_roots_list():
     commands = {"evokd.rounds.plan", "evokd.teachers.openai", "evokd.share.export", "evokd.share",
                 "evokd.share.remote_cache", "evokd.teachers.cache", "evokd.rounds",
                 "evokd",  # the package itself, for `--version`
+                "evokd.estimate",  # a user tool: no stage runs it
                 "evokd.teachers.redact"}  # masks URL credentials in printed errors; writes nothing
     stages = {f"evokd.rounds.{verb}" for verb in ROOTS}
     unexpected = imported(ROOT / "evokd/cli.py") - stage_side - commands - stages

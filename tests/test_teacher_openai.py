@@ -139,9 +139,11 @@ def test_malformed_label_replies_are_read_or_rejected_with_reasons(fake_openai, 
     assert "missing_id" in answers["s4"]["error"] and "missing_id" in answers["s5"]["error"]
     assert answers["s6"]["error"].startswith("unreadable reply (not_json")
     assert "unknown_id" in answers["s8"]["error"] and "unknown_id" in answers["s9"]["error"]
-    assert answers["s10"]["error"] == "unreadable reply (truncated)"
+    # cut inside its first answer: nothing complete to keep (tests/test_truncated_salvage.py)
+    assert answers["s10"]["error"] == "the reply was cut at teacher.max_tokens before this text's answer"
     assert teacher.rejected["label:not_json"] == 1 and teacher.rejected["label:unknown_id"] == 1
-    assert teacher.rejected["label:missing_id"] == 1 and teacher.usage.bad_replies == 4
+    assert teacher.rejected["label:missing_id"] == 1 and teacher.rejected["label:truncated"] == 2
+    assert teacher.usage.bad_replies == 3 and teacher.usage.truncated_replies == 1
 
 
 def test_malformed_synthesis_and_analysis_never_crash(fake_openai, tmp_path):

@@ -27,7 +27,9 @@ class Usage:
     same on every run); `sent_cost_usd` only what this run paid for. `reasoning_tokens` is the
     part of `completion_tokens` a reasoning model spent on hidden reasoning (billed as
     completion). `bad_replies` counts replies that could not be read (each is rejected with a
-    reason, never a crash); `truncated` those of them cut off at the output cap."""
+    reason, never a crash); `truncated` those of them cut off at the output cap with nothing
+    complete in them; `truncated_replies` replies cut at the cap whose complete items were used
+    (what they never reached is counted as `<call>:truncated` in the stage's `teacher_rejected`)."""
 
     calls: int = 0
     requests: int = 0
@@ -40,6 +42,7 @@ class Usage:
     sent_cost_usd: float = 0.0
     bad_replies: int = 0
     truncated: int = 0
+    truncated_replies: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,8 +21,11 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
 - analyze: the previous student's wrong and right answers in, {"summary", "weak_labels"} out.
 
 Replies are read tolerantly (evokd.teachers.parse); what cannot be read is counted in
-`usage.bad_replies` and `rejected` (by reason), never raised. Sending, caching, the budget and
-concurrency are evokd.teachers.dispatch's job; retries are evokd.teachers.client's.
+`usage.bad_replies` and `rejected` (by reason), never raised. A reply cut at `teacher.max_tokens`
+keeps its complete items (evokd.teachers.salvage): they are used, the reply is counted in
+`usage.truncated_replies`, and the texts or answers it never reached as `<call>:truncated`.
+Sending, caching, the budget and concurrency are evokd.teachers.dispatch's job; retries are
+evokd.teachers.client's.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from evokd.teachers.client import REFUSAL_HINTS, ChatClient, Refused, RetryPolic
 from evokd.teachers.dispatch import ChatRequest, Dispatcher
 from evokd.teachers.parse import ParseFailure, as_list, extract_json, item_text
 from evokd.teachers.prompts import load_template
+from evokd.teachers.salvage import salvage_truncated
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +200,19 @@ class OpenAITeacher(Teacher):
         return load_template(self.t.prompts, self.cfg.task, kind)
 
     def _read(self, reply: dict) -> object:
-        """The JSON in a reply, or a ParseFailure. A reply cut off at the output cap is
-        `truncated`, counted (`usage.truncated`) and named with what to raise; an empty one
-        whose tokens all went to hidden reasoning says so."""
+        """The JSON in a reply, or a ParseFailure. A reply cut off at the output cap gives its
+        complete items (`salvage_truncated`, counted in `usage.truncated_replies`; the caller
+        counts what it lacks as truncated). One with nothing complete is `truncated`, counted
+        (`usage.truncated`) and named with what to raise; an empty one whose tokens all went to
+        hidden reasoning says so."""
+        if _cut(reply):
+            salvaged = salvage_truncated(reply.get("content"))
+            if not isinstance(salvaged, ParseFailure):
+                with self._lock:
+                    self.usage.truncated_replies += 1
+                return salvaged
         value = extract_json(reply.get("content"))
-        if not (isinstance(value, ParseFailure) and reply.get("finish_reason") == "length"):
+        if not (isinstance(value, ParseFailure) and _cut(reply)):
             return value
         usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
         reasoning = usage.get("reasoning_tokens") or 0
@@ -348,7 +360,7 @@ class OpenAITeacher(Teacher):
         if isinstance(items, ParseFailure):
             self._reject(f"synthesize:{items.reason}", reply=True)
             return []
-        return [(kind, text, {}) for text, _ in self._take(items, want)]
+        return [(kind, text, {}) for text, _ in self._take(items, want, _cut(reply))]
 
     def _read_synthesis(self, reply: dict, n_hard: int, n_easy: int,
                         with_answers: bool = False) -> list[tuple[str, str, dict]]:
@@ -377,7 +389,7 @@ class OpenAITeacher(Teacher):
                 self._reject(f"synthesize:{items.reason}")
                 continue
             out += [(kind, text, self._generated_answer(item) if with_answers else {})
-                    for text, item in self._take(items, want)]
+                    for text, item in self._take(items, want, _cut(reply))]
         return out
 
     def _generated_answer(self, item: object) -> dict:
@@ -392,9 +404,10 @@ class OpenAITeacher(Teacher):
             return {}
         return {"answer": answer}
 
-    def _take(self, items: list, want: int) -> list[tuple[str, object]]:
+    def _take(self, items: list, want: int, cut: bool = False) -> list[tuple[str, object]]:
         """Up to `want` (text, item) pairs of the items, the text whitespace-normalised; what is
-        not a text, what is beyond `want` and what is missing are counted as rejections."""
+        not a text, what is beyond `want` and what is missing are counted as rejections (missing
+        from a reply `cut` at max_tokens: `truncated`)."""
         taken = []
         for item in items:
             text = item_text(item)
@@ -405,7 +418,7 @@ class OpenAITeacher(Teacher):
             else:
                 self._reject("synthesize:surplus")
         if len(taken) < want:
-            self._reject("synthesize:missing", want - len(taken))
+            self._reject("synthesize:truncated" if cut else "synthesize:missing", want - len(taken))
         return taken
 
     # -- label ----------------------------------------------------------------------------
@@ -460,14 +473,21 @@ class OpenAITeacher(Teacher):
                 problem = "repeated_id"
                 break
             answers[number] = answer_fields(item, ("id",))
-        if problem is None and len(answers) != len(chunk):
+        # A reply cut at the output cap may lack the answers after the cut: those texts are
+        # `label:truncated`, the complete answers before it are kept (their numbers still must
+        # match). Anything else missing means the numbers do not match the request.
+        cut_short = _cut(reply) and problem is None and len(answers) < len(chunk)
+        if problem is None and len(answers) != len(chunk) and not cut_short:
             problem = "missing_id"
         if problem is not None:
             self._reject(f"label:{problem}", reply=True)
             detail = (f"the reply's ids do not match the request ({problem}: {len(items)} answer(s) "
                       f"for {len(chunk)} text(s)); the whole reply is rejected")
             return {s["id"]: {"error": detail} for s in chunk}
-        return {s["id"]: answers[n] for n, s in enumerate(chunk, 1)}
+        if cut_short:
+            self._reject("label:truncated", len(chunk) - len(answers))
+        missing = {"error": "the reply was cut at teacher.max_tokens before this text's answer"}
+        return {s["id"]: answers.get(n, missing) for n, s in enumerate(chunk, 1)}
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
@@ -486,7 +506,8 @@ class OpenAITeacher(Teacher):
         value = self._read(reply)
         if isinstance(value, ParseFailure) or not isinstance(value, dict) \
                 or not isinstance(value.get("summary"), str):
-            reason = value.reason if isinstance(value, ParseFailure) else "wrong_shape"
+            reason = value.reason if isinstance(value, ParseFailure) else \
+                "truncated" if _cut(reply) else "wrong_shape"
             self._reject(f"analyze:{reason}", reply=True)
             return {"summary": "", "weak_labels": [], "error": f"unreadable analysis ({reason})"}
         weak = value.get("weak_labels") or []
@@ -495,6 +516,11 @@ class OpenAITeacher(Teacher):
         if len(known) < len(weak):
             self._reject("analyze:unknown_weak_label", len(weak) - len(known))
         return {"summary": value["summary"].strip(), "weak_labels": list(dict.fromkeys(known))}
+
+
+def _cut(reply: dict) -> bool:
+    """Whether the endpoint says the reply stopped at its output cap."""
+    return reply.get("finish_reason") == "length"
 
 
 # The request kind each strategy's generation sends (OpenAITeacher.synthesize).
