@@ -115,8 +115,10 @@ def test_uncut_reply_missing_answers_are_not_called_truncated(tmp_path):
     teacher = make_teacher(tmp_path)
     answering(teacher, '{"labels": [{"id": 1, "label": "HUM"}]}', finish_reason="stop")
     answers = teacher.label([{"id": "a", "text": "Who ?"}, {"id": "b", "text": "Where ?"}], LABELS)
-    assert answers["b"] == {"error": "no answer for this text in the reply"}
-    assert teacher.rejected == {} and teacher.usage.truncated_replies == 0
+    # Not cut, yet an answer is missing: the ids do not match the request, so the whole reply is
+    # rejected (issue 16), never read as truncated.
+    assert "missing_id" in answers["a"]["error"] and "missing_id" in answers["b"]["error"]
+    assert teacher.rejected == {"label:missing_id": 1} and teacher.usage.truncated_replies == 0
 
 
 def request() -> SynthesisRequest:
