@@ -47,6 +47,8 @@ def tiny_params(**overrides) -> dict:
     params["synthesize"].update({"n_hard": 4, "n_easy": 2, "candidates": 24})
     params["train"].update({"epochs": 1, "seed_epochs": 3, "max_length": 24, "batch_size": 8})
     params["prepare"].update({"embed_max_length": 24})
+    if "task" in overrides or "dataset.train" in overrides:  # another dataset: TREC's context is wrong
+        params["dataset"].update({"description": None, "label_descriptions": {}})
     for dotted, value in overrides.items():
         node = params
         *parents, last = dotted.split(".")
