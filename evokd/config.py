@@ -81,7 +81,7 @@ class DatasetConfig(_Block):
                 f"{source}: dataset.label_descriptions names {len(unknown)} label(s) that "
                 f"{self.train} does not have: {', '.join(unknown)}; its labels are "
                 f"{', '.join(labels)} (names are case-sensitive). Describe this dataset's labels, "
-                f"or set dataset.label_descriptions: {{}} (and dataset.description) for none")
+                f"or remove dataset.label_descriptions (and dataset.description) for none")
 
     @model_validator(mode="after")
     def _known_encoding(self) -> "DatasetConfig":

@@ -6,7 +6,7 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
   `n_hard` hard and `n_easy` easy *new* texts. Each text records its batch (`draw`) and how
   much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes). That is
   `synthesize.strategy` evokd; the baselines random and uncertainty ask with a prompt that holds
-  only the task and the label set (`synthesize_random.md`), and the uncertainty strategies
+  only the task context and the seed examples (`synthesize_random.md`), and the uncertainty strategies
   over-generate and let the previous student keep what it is least sure of
   (evokd.student.uncertainty). evokd-gen-labels is evokd's generation with
   `synthesize_labelled.md`, which also asks for each text's answer (the label call's per-text

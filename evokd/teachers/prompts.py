@@ -4,7 +4,7 @@
         kind: analyze | synthesize | synthesize_random | synthesize_labelled | label
 
 `synthesize` is the analysis-guided generation call (strategies evokd, evokd-uncertainty);
-`synthesize_random` the generation call that sees only the task and the label set (strategies
+`synthesize_random` the generation call that sees only the task context and the seed examples (strategies
 random, uncertainty); `synthesize_labelled` the guided generation call that also answers each
 text's label (strategy evokd-gen-labels, which sends no label call).
 
