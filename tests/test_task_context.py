@@ -206,3 +206,16 @@ def test_the_shipped_conll_recipe_is_params_yaml_with_the_ner_keys():
                        "train.epochs", "train.max_length"}
     assert set(recipe["dataset"]["label_descriptions"]) == {"PER", "ORG", "LOC", "MISC"}
     assert re.search(r"Reuters", recipe["dataset"]["description"])
+
+
+def test_the_shipped_trec_context_quotes_no_trec_question():
+    """The task context reaches the teacher in every prompt: a TREC test question quoted there as
+    an example would leak the test split to it (and a train one would be a copy to echo)."""
+    from evokd.data.textnorm import normalize
+
+    quoted = {normalize(q) for text in [TREC.description, *TREC.label_descriptions.values()]
+              for q in re.findall(r'"([^"]+\?)"', text)}
+    assert len(quoted) >= 10
+    questions = {normalize(line.split(" ", 1)[1]) for name in ("TREC.train", "TREC.test")
+                 for line in (ROOT / "data/raw/trec" / name).read_text(encoding="latin-1").splitlines()}
+    assert [q for q in quoted if q in questions] == []
