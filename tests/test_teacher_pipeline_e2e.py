@@ -147,7 +147,10 @@ def test_batch_mode_rerun_waits_on_probe_not_prepare(project, fake_openai):
     # one that collects the last.
     assert len(outputs) == 6
     ran = [name for output in outputs for name in stages_run(output)]
-    assert ran[:2] == ["probe", "probe"] and ran.count("analyze@0") == 1 and "prepare" not in ran
+    # probe: collects its texts and submits their labels, then collects them; analyze@0 submits,
+    # then collects.
+    assert ran[:3] == ["probe", "probe", "analyze@0"] and ran.count("probe") == 2
+    assert ran.count("analyze@0") == 2 and "prepare" not in ran
     assert json.loads((root / "data/rounds/0/analysis.json").read_text())["round"] == 0
     assert round0 == {"models": snapshot(root / "models/rounds/0"), "data": snapshot(root / "data/prepared"),
                       "meta": (root / "data/rounds/0/prepare.meta.json").read_bytes()}
