@@ -2,7 +2,8 @@
 
 Runs the pipeline's own step functions in-process (no DVC, to keep process start-up out of the
 measurement) in a scratch folder per (strategy, seed). Round 0 (prepare: seed set, pool
-embedding, round-0 student; then analyze@0, the teacher's first analysis) is shared by every
+embedding, round-0 student; probe, its first feedback on fresh texts; then analyze@0, the
+teacher's first analysis) is shared by every
 strategy of a seed, so they start from the same student. `full` trains the round-0 recipe on the whole (leak-free) train split once: the ceiling.
 
     python bench/quality.py --rounds 8 --seeds 0 1 2 3 4 --strategies evokd random uncertainty full
@@ -126,7 +127,7 @@ def main() -> None:
         return
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from evokd.rounds import analyze, prepare
+    from evokd.rounds import analyze, prepare, probe
     from evokd.teachers import make_teacher
     from evokd.tasks import get_task
 
@@ -139,8 +140,9 @@ def main() -> None:
         base.mkdir(parents=True)
         cfg0 = make_config(args.params, seed, args.rounds, {})
         metric = get_task(cfg0.task).metric
-        with cwd(base):  # round 0, as the stages prepare and analyze@0 make it
+        with cwd(base):  # round 0, as the stages prepare, probe and analyze@0 make it
             prepare.run(cfg0)
+            probe.run(cfg0, 0, make_teacher(cfg0))
             analyze.run(cfg0, 0, make_teacher(cfg0))
         for name in args.strategies:
             t0 = time.perf_counter()

@@ -144,13 +144,22 @@ def _run_stage(verb: str, k: int, params: Path, step: Callable, teacher: bool = 
 
 @app.command(rich_help_panel=STAGES)
 def prepare(params: Path = ParamsOpt) -> None:
-    """Round 0: load the dataset, draw the seed set, train the first student, first feedback
-    (its analysis is `evokd analyze --round 0`)."""
+    """Round 0: load the dataset, draw the seed set, train the first student (its first
+    feedback is `evokd probe`, its analysis `evokd analyze --round 0`)."""
     from evokd.rounds import prepare as step
     from evokd.rounds.stage import run_prepare
 
     with _user_errors():
         run_prepare(_config(params), step.run)
+
+
+@app.command(rich_help_panel=STAGES)
+def probe(params: Path = ParamsOpt) -> None:
+    """Round 0's teacher work: fresh texts for the round-0 student's first feedback, and a check
+    of the seed set's labels (disagreements are warned about and reported; the seed set is kept)."""
+    from evokd.rounds import probe as step
+
+    _run_stage("probe", 0, params, step.run, teacher=True)
 
 
 @app.command(rich_help_panel=STAGES)

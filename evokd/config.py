@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from evokd.errors import ConfigError
+from evokd.errors import ConfigError, UnknownLabelError
 
 FORMATS = ("trec", "csv", "tsv", "jsonl", "parquet", "hf", "conll")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll",
@@ -73,6 +73,12 @@ class DatasetConfig(_Block):
     # TREC labels are `COARSE:fine`; the coarse set (6 classes) is the usual task.
     trec_labels: Literal["coarse", "fine"] = "coarse"
     encoding: str = "utf-8"
+    # The task context every teacher prompt carries: what the texts are, where they come from and
+    # what is being decided; and what each label (classification) or entity type (NER) means.
+    # A label without a description is fine; a described name the dataset lacks is an error
+    # (`check_label_descriptions`, where the label set is known). The simulated teacher ignores both.
+    description: Optional[str] = Field(None, min_length=1)
+    label_descriptions: dict[str, str] = Field(default_factory=dict)
 
     def resolved_format(self, split_path: str | Path | None = None) -> str:
         """The declared format, or the one the file's extension implies: `split_path`'s when it
@@ -88,6 +94,28 @@ class DatasetConfig(_Block):
                 f"set dataset.format to one of {', '.join(FORMATS)}"
             )
         return found
+
+    @model_validator(mode="after")
+    def _described_labels(self) -> "DatasetConfig":
+        for name, text in self.label_descriptions.items():
+            if not name.strip():
+                raise ValueError("dataset.label_descriptions: a label name is empty")
+            if not text.strip():
+                raise ValueError(f"dataset.label_descriptions.{name}: the description is empty; "
+                                 "write what the label means, or leave the label out")
+        return self
+
+    def check_label_descriptions(self, labels: list[str], source: str = "params.yaml") -> None:
+        """Stop with UnknownLabelError when `label_descriptions` names a label the dataset does
+        not have (a typo, or the description of another dataset): the prompts would define a
+        label the teacher may then never use. Labels without a description are fine."""
+        unknown = sorted(set(self.label_descriptions) - set(labels))
+        if unknown:
+            raise UnknownLabelError(
+                f"{source}: dataset.label_descriptions names {len(unknown)} label(s) that "
+                f"{self.train} does not have: {', '.join(unknown)}; its labels are "
+                f"{', '.join(labels)} (names are case-sensitive). Describe this dataset's labels, "
+                f"or remove dataset.label_descriptions (and dataset.description) for none")
 
     @model_validator(mode="after")
     def _known_encoding(self) -> "DatasetConfig":
@@ -294,6 +322,15 @@ class TeacherConfig(_Block):
         return self
 
 
+class ProbeConfig(_Block):
+    """Round 0's teacher work (the `probe` stage): the teacher writes `n_texts` fresh texts for
+    the task (the `synthesize_random` prompt: task context and seed examples, no feedback) and
+    labels them together with the seed set; the round-0 student's answers on those texts are
+    round 0's feedback, and every seed label the teacher disagrees with is reported."""
+
+    n_texts: int = Field(32, ge=1)
+
+
 class PrepareConfig(_Block):
     """Round 0: pool embedding for the simulated teacher."""
 
@@ -333,6 +370,9 @@ class SynthesizeConfig(_Block):
     batches: int = Field(4, ge=1)
     show_wrong: int = Field(4, ge=0)
     show_correct: int = Field(2, ge=0)
+    # LLM teacher: the user's own seed examples shown in every generation conversation (every
+    # strategy, so that the baselines see what evokd sees), spread over the labels.
+    show_seed: int = Field(8, ge=0)
 
     @model_validator(mode="after")
     def _some_samples(self) -> "SynthesizeConfig":
@@ -428,6 +468,7 @@ class Config(_Block):
     rounds: int = Field(4, ge=0)
     teacher: TeacherConfig = TeacherConfig()
     prepare: PrepareConfig = PrepareConfig()
+    probe: ProbeConfig = ProbeConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
     label: LabelConfig = LabelConfig()
     train: TrainConfig = TrainConfig()
@@ -486,6 +527,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
             ("synthesize.batches", simulated, "the LLM teacher"),
             ("synthesize.show_wrong", simulated or not guided, "the LLM teacher's guided strategies"),
             ("synthesize.show_correct", simulated or not guided, "the LLM teacher's guided strategies"),
+            ("synthesize.show_seed", simulated, "the LLM teacher"),
             prompts,
         ],
         "label": [("teacher.label_noise", not simulated, "the simulated teacher"), prompts],

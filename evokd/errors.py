@@ -12,6 +12,10 @@ class ConfigError(EvokdError):
     """params.yaml is missing, malformed, or holds a value that is not allowed."""
 
 
+class UnknownLabelError(ConfigError):
+    """dataset.label_descriptions names a label the dataset does not have."""
+
+
 class DataError(EvokdError):
     """A dataset file cannot be read; the message names the file and line."""
 

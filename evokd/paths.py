@@ -33,7 +33,7 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Round:
-    """The files of round k (round 0's are written by prepare and analyze@0)."""
+    """The files of round k (round 0's are written by prepare, probe and analyze@0)."""
 
     k: int
 
@@ -55,6 +55,14 @@ class Round:
     def feedback(self) -> Path: return self.data / "feedback.jsonl"
     @property
     def analysis(self) -> Path: return self.data / "analysis.json"
+    @property
+    def probe(self) -> Path:
+        """Round 0's fresh texts, labelled and checked (the `probe` stage)."""
+        return self.data / "probe.jsonl"
+    @property
+    def seed_check(self) -> Path:
+        """The teacher's labels of the seed set against the user's (the `probe` stage)."""
+        return self.data / "seed_check.json"
     @property
     def card(self) -> Path:
         """The dataset card beside the accepted data (written by the label stage)."""

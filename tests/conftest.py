@@ -45,8 +45,11 @@ def tiny_params(**overrides) -> dict:
     params["dataset"].update({"train": "data/raw/trec/TREC.train", "test": "data/raw/trec/TREC.test"})
     params["rounds"] = 2
     params["synthesize"].update({"n_hard": 4, "n_easy": 2, "candidates": 24})
+    params["probe"].update({"n_texts": 6})
     params["train"].update({"epochs": 1, "seed_epochs": 3, "max_length": 24, "batch_size": 8})
     params["prepare"].update({"embed_max_length": 24})
+    if "task" in overrides or "dataset.train" in overrides:  # another dataset: TREC's context is wrong
+        params["dataset"].update({"description": None, "label_descriptions": {}})
     return set_dotted(params, overrides)
 
 

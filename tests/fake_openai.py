@@ -129,8 +129,8 @@ def _kind(body: dict) -> str:
     if name.startswith("evokd_"):
         return name[len("evokd_"):]
     text = " ".join(m["content"] for m in body["messages"]).lower()
-    if '"hard"' in text:
-        return "synthesize_labelled" if '"label"' in text or '"entities"' in text else "synthesize"
+    if '"hard"' in text:  # the answer format says which: texts with their labels, or bare texts
+        return "synthesize_labelled" if re.search(r'"hard": \[\{"text"', text) else "synthesize"
     if '"texts"' in text:
         return "synthesize_random"
     if '"labels"' in text:
@@ -175,7 +175,7 @@ def auto_reply(body: dict, n_hard: int = 3, n_easy: int = 1) -> dict:
         schema = body.get("response_format", {}).get("json_schema", {}).get("schema", {})
         labels = schema.get("properties", {}).get("labels", {}).get("items", {}) \
             .get("properties", {}).get("label", {}).get("enum") or ["DESC"]
-        numbers = [int(n) for n in re.findall(r"^(\d+)\. ", user, re.MULTILINE)]
+        numbers = [int(n) for n in re.findall(r'^\{"id": (\d+), "text": ', user, re.MULTILINE)]
         return reply(json.dumps({"labels": [
             {"id": n, "label": labels[int(hashlib.sha1(f"{digest}{n}".encode()).hexdigest(), 16) % len(labels)]}
             for n in numbers]}))

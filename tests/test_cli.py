@@ -12,7 +12,8 @@ def evokd(*args, cwd=ROOT):
 def test_help_lists_every_stage_verb():
     out = evokd("--help")
     assert out.returncode == 0
-    for verb in ("prepare", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report", "slots"):
+    for verb in ("prepare", "probe", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report",
+                 "slots"):
         assert verb in out.stdout
 
 

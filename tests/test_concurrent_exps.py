@@ -59,8 +59,8 @@ def _cache_entries(cache: Path) -> list[dict]:
 
 def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
     cache = tmp_path / "shared-teacher-cache"  # absolute, outside the repo: both runs see it
-    # One round; the two experiments differ only in train.epochs, so analyze@0, synthesize@1 and
-    # label@1 make the same requests in both (a race on the cache), analyze@1 different ones.
+    # One round; the two experiments differ only in train.epochs, so probe, analyze@0, synthesize@1
+    # and label@1 make the same requests in both (a race on the cache), analyze@1 different ones.
     root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
                                "teacher.cache_dir": str(cache), "synthesize.batches": 2,
@@ -94,7 +94,7 @@ def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
         summary = exps[name]["metrics"]["metrics/summary.json"]["data"]
         assert params["train"]["epochs"] == epochs and params["teacher"]["cache_dir"] == str(cache)
         assert summary["rounds_completed"] == 1 and summary["samples"]["accepted"] > 0, summary
-        assert summary["teacher"]["requests"] + summary["teacher"]["cache_hits"] == 7, summary["teacher"]
+        assert summary["teacher"]["requests"] + summary["teacher"]["cache_hits"] == 12, summary["teacher"]
 
     # The shared cache is whole: each entry parses and is filed under its request's key.
     entries = _cache_entries(cache)
@@ -114,9 +114,10 @@ def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
     late = [rs for rs in repeats.values() if any(r["t_in"] > rs[0]["t_out"] + SLACK_S for r in rs[1:])]
     assert all(len(rs) == 2 for rs in repeats.values())  # at most once per run
     assert late == []
-    # Each run needs 7 replies: analyze@0's analysis, 2 generations, 2 labellings, 1 second
-    # labelling, 1 analysis; the analyses of round 1 differ when the two students answer
-    # differently; the other 6 are the same.
-    assert len(distinct) in (7, 8) and len(fake_openai.requests) <= 14
+    # Each run needs 12 replies: probe's 2 generations and 3 labellings (6 seed + 6 fresh texts,
+    # 4 per request), analyze@0's analysis, 2 generations, 2 labellings, 1 second labelling,
+    # 1 analysis; the analyses of round 1 differ when the two students answer differently; the
+    # other 11 are the same.
+    assert len(distinct) in (12, 13) and len(fake_openai.requests) <= 24
     print(f"\nconcurrent exps: {took:.0f}s; {len(fake_openai.requests)} requests sent for "
           f"{len(distinct)} distinct; paid twice (raced): {len(repeats)}; cache entries: {len(entries)}")

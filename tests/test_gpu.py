@@ -127,7 +127,7 @@ def test_tagger_trains_on_gpu_and_predicts_like_cpu(tmp_path):
 
 
 def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
-    """prepare, analyze@0 and one full round through the CLI, as `dvc repro` runs them, with the
+    """prepare, probe, analyze@0 and one full round through the CLI, as `dvc repro` runs them, with the
     default `train.device: auto`: every training log says cuda, and the scores are real."""
     import shutil
 
@@ -145,7 +145,7 @@ def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(project)
     runner = CliRunner()
-    for args in (["slots", "1"], ["prepare"], ["plan"], ["analyze", "--round", "0"],
+    for args in (["slots", "1"], ["prepare"], ["plan"], ["probe"], ["analyze", "--round", "0"],
                  *[[v, "--round", "1"] for v in ("synthesize", "label", "train", "evaluate", "analyze")]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output, result.exception)

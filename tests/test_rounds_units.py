@@ -82,16 +82,18 @@ def test_spending_counts_analyze0_first_and_every_upstream_stage(in_tmp):
         write_json(Round(k).meta(verb), {"stage": f"{verb}@{k}", "teacher": {"prompt_tokens": tokens}})
 
     meta(0, "prepare", 10_000)  # prepare calls no teacher: even a stray count is not summed
+    meta(0, "probe", 2)  # round 0's first teacher stage, then analyze@0
     meta(0, "analyze", 1)
     for k in (1, 2):
         for i, verb in enumerate(("synthesize", "label", "analyze")):
             meta(k, verb, 10 ** (3 * k + i - 2))  # round 1: 10, 100, 1000; round 2: 1e4, 1e5, 1e6
-    assert spent_before(0, "analyze").prompt_tokens == 0
-    assert spent_before(1, "synthesize").prompt_tokens == 1
-    assert spent_before(1, "label").prompt_tokens == 11
-    assert spent_before(1, "analyze").prompt_tokens == 111
-    assert spent_before(2, "synthesize").prompt_tokens == 1_111
-    assert spent_before(2, "analyze").prompt_tokens == 111_111
+    assert spent_before(0, "probe").prompt_tokens == 0
+    assert spent_before(0, "analyze").prompt_tokens == 2
+    assert spent_before(1, "synthesize").prompt_tokens == 3
+    assert spent_before(1, "label").prompt_tokens == 13
+    assert spent_before(1, "analyze").prompt_tokens == 113
+    assert spent_before(2, "synthesize").prompt_tokens == 1_113
+    assert spent_before(2, "analyze").prompt_tokens == 111_113
     with pytest.raises(ValueError):
         spent_before(0, "synthesize")
 
@@ -192,8 +194,9 @@ def test_atomic_write_leaves_no_partial_file(in_tmp, monkeypatch):
 
 
 def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
-    """Round 0's teacher use is analyze@0's (prepare calls no teacher): the report counts it,
-    and round 0's wall time is prepare's plus analyze@0's."""
+    """Round 0's teacher use is probe's and analyze@0's (prepare calls no teacher): the report
+    counts it, round 0's wall time is prepare's plus theirs, and the seed check's disagreements
+    are warnings."""
     from evokd.rounds import report
 
     plan.write_slots(1)
@@ -202,6 +205,11 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
         write_json(Round(k).scores, {"round": k, "active": True, "macro_f1": 0.5, "accuracy": 0.5,
                                      "per_label": {"HUM": {"f1": 0.5}}})
     write_json(Round(0).meta("prepare"), {"stage": "prepare", "seed": 2, "wall_s": 10.0})
+    write_json(Round(0).meta("probe"), {"stage": "probe@0", "wall_s": 2.0,
+                                        "teacher": {"calls": 2, "requests": 2, "prompt_tokens": 20}})
+    write_json(Round(0).seed_check, {"checked": 6, "agree": 5, "disagreements": [{"id": "t7"}],
+                                     "warnings": ["seed example t7 'Who ?' is labelled LOC in the seed set; "
+                                                  "the teacher says HUM (kept as given)"]})
     write_json(Round(0).meta("analyze"), {"stage": "analyze@0", "wall_s": 1.0,
                                           "teacher": {"calls": 1, "requests": 1, "prompt_tokens": 7}})
     for verb in ("synthesize", "label", "analyze"):
@@ -210,6 +218,9 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
     write_jsonl(Round(1).feedback, [])
     report.run(cfg)
     summary = json.loads(Path("metrics/summary.json").read_text())
-    assert summary["teacher"]["calls"] == 4 and summary["teacher"]["prompt_tokens"] == 307
-    assert summary["wall_s"]["per_round"]["0"] == {"prepare": 10.0, "analyze": 1.0}
-    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 11.0 |" in Path("reports/report.md").read_text()
+    assert summary["teacher"]["calls"] == 6 and summary["teacher"]["prompt_tokens"] == 327
+    assert summary["wall_s"]["per_round"]["0"] == {"prepare": 10.0, "probe": 2.0, "analyze": 1.0}
+    assert summary["seed_check"] == {"checked": 6, "disagreements": 1}
+    md = Path("reports/report.md").read_text()
+    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 13.0 |" in md
+    assert "- WARNING: seed example t7 'Who ?' is labelled LOC in the seed set; the teacher says HUM" in md

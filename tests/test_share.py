@@ -54,6 +54,9 @@ class ScriptedTeacher(Teacher):
     def analyze(self, round, feedback, labels):  # pragma: no cover - not used
         raise AssertionError
 
+    def probe(self, request, n):  # pragma: no cover - not used
+        raise AssertionError
+
 
 def test_label_writes_a_round_card_and_the_data_loads_with_datasets(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -26,6 +26,7 @@ RUNNER = ["evokd.rounds.stage"]
 TEACHER = ["evokd.rounds.spending"]
 ROOTS = {
     "prepare": RUNNER,
+    "probe": RUNNER + TEACHER,
     "plan": [],
     "synthesize": RUNNER + TEACHER,
     "label": RUNNER + TEACHER,

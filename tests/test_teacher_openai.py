@@ -228,6 +228,7 @@ def _stage_dir(tmp_path: Path, server_url: str, **teacher) -> Path:
     for sub in ("data/prepared", "data/rounds/0", "data/plan"):
         (root / sub).mkdir(parents=True)
     (root / "data/prepared/labels.json").write_text(json.dumps({"task": "classification", "labels": LABELS}))
+    (root / "data/prepared/seed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in FEEDBACK[:2]))
     (root / "data/rounds/0/analysis.json").write_text(json.dumps({"summary": "weak", "weak_labels": []}))
     (root / "data/rounds/0/feedback.jsonl").write_text("".join(json.dumps(r) + "\n" for r in FEEDBACK))
     (root / "data/rounds/0/train_set.jsonl").write_text("")

@@ -69,5 +69,7 @@ def test_feedback_rows_are_shown_with_their_entities():
     show = example_format("ner")
     row = {"text": "Peter flew to Paris", "tokens": ["Peter", "flew", "to", "Paris"],
            "tags": ["B-PER", "O", "O", "B-LOC"], "predicted": ["B-ORG", "O", "O", "O"], "correct": False}
-    assert show(row) == "- 'Peter flew to Paris' (entities: Peter [PER], Paris [LOC]; student found: Peter [ORG])"
-    assert show({**row, "correct": True}) == "- 'Peter flew to Paris' (entities: Peter [PER], Paris [LOC])"
+    entities = [{"text": "Peter", "type": "PER"}, {"text": "Paris", "type": "LOC"}]
+    assert show(row) == {"text": "Peter flew to Paris", "entities": entities,
+                         "student_found": [{"text": "Peter", "type": "ORG"}]}
+    assert show({**row, "correct": True}) == {"text": "Peter flew to Paris", "entities": entities}

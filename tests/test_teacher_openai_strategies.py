@@ -87,7 +87,7 @@ def test_random_prompt_holds_no_analysis_and_no_feedback(fake_openai, tmp_path, 
     for request in fake_openai.requests:
         prompt = prompt_of(request)
         assert request["body"]["response_format"]["json_schema"]["name"] == "evokd_synthesize_random"
-        assert ", ".join(labels) in prompt
+        assert all(f"\n- {label}" in prompt for label in labels)  # the task context names each
         assert SUMMARY not in prompt and "handles worst" not in prompt and "WRONG" not in prompt
         assert not any(r["text"] in prompt for r in feedback)
     assert ("named-entity" in prompt_of(fake_openai.requests[0])) == (task == "ner")
@@ -111,9 +111,9 @@ def test_unguided_replies_are_read_tolerantly(fake_openai, tmp_path):
 @pytest.mark.parametrize("task", ["classification", "ner"])
 def test_every_prompt_set_has_an_unguided_template(prompt_set, task):
     messages = load_template(ROOT / "prompts" / prompt_set, task, "synthesize_random").render(
-        labels="A, B", n_total=5)
+        labels="A, B", task="TASK CONTEXT", examples="<examples>\n</examples>", n_total=5)
     text = "\n".join(m["content"] for m in messages)
-    assert "A, B" in text and "Write 5 " in text and '"texts"' in text
+    assert "TASK CONTEXT" in text and "<examples>" in text and "Write 5 " in text and '"texts"' in text
 
 
 # -- uncertainty -----------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_budget_applies_to_overgeneration_and_nothing_is_scored(fake_openai, tmp
     from evokd.teachers.dispatch import ChatRequest
 
     messages = load_template(ROOT / "prompts/default", "classification", "synthesize_random").render(
-        labels=", ".join(LABELS), n_total=6)
+        **probe._context(LABELS), examples=probe._examples(synth_request(), 0), n_total=6)
     limit = 2 * one(ChatRequest(messages, probe._sampling("synthesize_random", LABELS), "x")) + 10
     cfg = make_cfg(fake_openai, tmp_path, "uncertainty", budget={"max_tokens": limit})
     with pytest.raises(BudgetExceeded, match="max_tokens"):

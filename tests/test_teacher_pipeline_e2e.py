@@ -27,9 +27,10 @@ def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai
     env = {"OPENAI_API_KEY": KEY}
     run(["dvc", "repro"], root, env=env)
     sent = fake_openai.count()
-    # analyze@0: 1 analysis; per round: 2 generation + 2 labelling (6 texts, 4 per request)
-    # + 1 second labelling (label.relabel_fraction 0.1 of 6 -> 1 text) + 1 analysis.
-    assert sent == 1 + 2 * 6
+    # probe: 2 generation + 3 labelling (6 seed + 6 fresh texts, 4 per request); analyze@0: 1
+    # analysis; per round: 2 generation + 2 labelling (6 texts, 4 per request) + 1 second
+    # labelling (label.relabel_fraction 0.1 of 6 -> 1 text) + 1 analysis.
+    assert sent == 5 + 1 + 2 * 6
     summary = json.loads((root / "metrics/summary.json").read_text())
     assert summary["teacher"]["provider"] == "openai" and summary["teacher"]["requests"] == sent
     assert summary["teacher"]["cache_hits"] == 0 and summary["teacher"]["prompt_tokens"] == 100 * sent
@@ -89,8 +90,8 @@ def test_strategies_compare_as_experiments(project, fake_openai):
     diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], root).stdout)["metrics/summary.json"]
     assert diff["strategy"]["old"] == "evokd" and diff["strategy"]["new"] == "uncertainty"
     # The fake server bills every reply alike (100 + 50 tokens), and both runs used as many: the
-    # round-0 analysis, then 2 generation, 2 + 1 labelling and 1 analysis requests.
-    assert diff["teacher.tokens"]["old"] == diff["teacher.tokens"]["new"] == 150 * 7
+    # probe's 5 (shared), the round-0 analysis, then 2 generation, 2 + 1 labelling and 1 analysis.
+    assert diff["teacher.tokens"]["old"] == diff["teacher.tokens"]["new"] == 150 * 12
     assert "strategy: uncertainty" in (root / "reports/report.md").read_text()
 
 
@@ -104,33 +105,35 @@ def snapshot(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_batch_mode_rerun_waits_on_analyze0_not_prepare(project, fake_openai):
-    """The round-0 analysis is its own stage (analyze@0): while its batch is pending, `dvc repro`
-    re-runs only it, never prepare (pool embedding, round-0 training), up to a finished pipeline."""
+def test_batch_mode_rerun_waits_on_probe_not_prepare(project, fake_openai):
+    """Round 0's teacher work is in stages of its own (probe, analyze@0): while probe's batch is
+    pending, `dvc repro` re-runs only it, never prepare (pool embedding, round-0 training), up to
+    a finished pipeline."""
     root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
                                "teacher.mode": "batch", "synthesize.batches": 2, "label.batch_size": 4})
     env = {"OPENAI_API_KEY": KEY}
-    fake_openai.batch_polls = 1  # analyze@0's batch: the first look-up finds it still running
+    fake_openai.batch_polls = 1  # probe's first batch: the first look-up finds it still running
 
     first = run(["dvc", "repro"], root, env=env, check=False)
     out = first.stdout + first.stderr
     assert first.returncode != 0 and "submitted batch batch-2" in out and "re-run `dvc repro`" in out
-    assert stages_run(first.stdout)[-1] == "analyze@0"
-    assert set(stages_run(first.stdout)) == {"prepare", "plan", "analyze@0"}
+    assert stages_run(first.stdout)[-1] == "probe"
+    assert set(stages_run(first.stdout)) == {"prepare", "plan", "probe"}
     assert fake_openai.batch_calls == ["files.create", "batches.create"]
-    assert not (root / "data/rounds/0/analysis.json").exists()
+    assert not (root / "data/rounds/0/feedback.jsonl").exists()
     status = run(["dvc", "status", "prepare", "plan"], root, env=env).stdout
     assert "up to date" in status  # prepare's outputs are recorded: nothing to redo
     round0 = {"models": snapshot(root / "models/rounds/0"), "data": snapshot(root / "data/prepared"),
               "meta": (root / "data/rounds/0/prepare.meta.json").read_bytes()}
 
-    # Still pending: only analyze@0 runs, and stops again.
+    # Still pending: only probe runs, and stops again.
     second = run(["dvc", "repro"], root, env=env, check=False)
     assert second.returncode != 0 and "batch batch-2 is still in_progress" in second.stdout + second.stderr
-    assert stages_run(second.stdout) == ["analyze@0"]
+    assert stages_run(second.stdout) == ["probe"]
 
-    # Done: analyze@0 collects, and each later teacher stage submits its own batch and stops.
+    # Done: probe collects its texts and submits their labelling; then each later teacher stage
+    # submits its own batch and stops.
     fake_openai.batch_polls = 0
     outputs = []
     for _ in range(10):
@@ -140,14 +143,22 @@ def test_batch_mode_rerun_waits_on_analyze0_not_prepare(project, fake_openai):
             break
         assert "exited with 3" in step.stdout + step.stderr, step.stdout + step.stderr
     assert step.returncode == 0, outputs
-    assert len(outputs) == 4  # one run per batch (analyze@0, synthesize@1, label@1, analyze@1)
+    # One run per later batch (probe's labels, analyze@0, synthesize@1, label@1, analyze@1), and
+    # one that collects the last.
+    assert len(outputs) == 6
     ran = [name for output in outputs for name in stages_run(output)]
-    assert ran[0] == "analyze@0" and ran.count("analyze@0") == 1 and "prepare" not in ran
+    # probe: collects its texts and submits their labels, then collects them; analyze@0 submits,
+    # then collects.
+    assert ran[:3] == ["probe", "probe", "analyze@0"] and ran.count("probe") == 2
+    assert ran.count("analyze@0") == 2 and "prepare" not in ran
     assert json.loads((root / "data/rounds/0/analysis.json").read_text())["round"] == 0
     assert round0 == {"models": snapshot(root / "models/rounds/0"), "data": snapshot(root / "data/prepared"),
                       "meta": (root / "data/rounds/0/prepare.meta.json").read_bytes()}
     summary = json.loads((root / "metrics/summary.json").read_text())
     assert summary["rounds_completed"] == 1 and summary["samples"]["accepted"] > 0
-    # analyze@0's reply is counted once, with round 1's: 1 + 2 + 2 + 1 + 1 (see above).
-    assert summary["teacher"]["batch_requests"] == 7 and summary["teacher"]["requests"] == 0
+    # Round 0's replies are counted once, with round 1's: 5 + 1 + 2 + 2 + 1 + 1 (see above). The
+    # probe's 2 texts replies were collected by the run that then stopped for their labels: the
+    # run that finished the stage read them from the cache.
+    t = summary["teacher"]
+    assert (t["batch_requests"], t["cache_hits"], t["requests"]) == (10, 2, 0)
     assert "analyze" in summary["wall_s"]["per_round"]["0"]

@@ -1,8 +1,9 @@
 """prepare (round 0): load the dataset, hold the test split out, draw the k-shot seed set, embed
-the pool for the simulated teacher, train the first student and produce the first feedback.
+the pool for the simulated teacher and train the first student.
 
-It calls no teacher: the round-0 analysis is its own stage, `analyze@0`, so that a teacher in
-batch mode (which stops a stage until its batch is done) never makes DVC redo this expensive work."""
+It calls no teacher: round 0's teacher work is in stages of its own, `probe` (fresh texts for the
+first feedback, and the seed check) and `analyze@0`, so that a teacher in batch mode (which stops
+a stage until its batch is done) never makes DVC redo this expensive work."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
 
     splits = task.load(cfg.dataset)
     labels = task.label_set(splits["train"])
+    cfg.dataset.check_label_descriptions(labels)  # before any work: a typo costs nothing
     train = hold_out_test_repeats(splits["train"], splits["test"], cfg.label.leak_overlap)
     removed = len(splits["train"]) - len(train)
     if removed:
@@ -67,9 +69,8 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
                            epochs=cfg.train.seed_epochs, desc="train@0")
     scores = task.score(cfg, r0.model, splits["test"], labels)
     write_json(r0.scores, {"round": 0, "active": True, **scores})
-    # The first feedback: the round-0 student on the seed set (all a teacher may see so far).
-    fb = task.feedback(cfg, r0.model, seed)
-    write_jsonl(r0.feedback, fb)
+    # Round 0's feedback is not the seed set (the student answers what it was trained on
+    # perfectly): the `probe` stage tests it on fresh teacher-written texts.
     write_jsonl(r0.train_set, seed)
     return {"labels": len(labels), "train": len(train), "test": len(splits["test"]),
             "seed": len(seed), "held_out_leaks": removed,

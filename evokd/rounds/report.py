@@ -15,9 +15,9 @@ from evokd.rounds.plan import active_rounds
 from evokd.tasks import get_task
 from evokd.teachers.base import Usage
 
-TEACHER_VERBS = ("synthesize", "label", "analyze")
+TEACHER_VERBS = ("probe", "synthesize", "label", "analyze")
 ROUND_VERBS = ("synthesize", "label", "train", "evaluate", "analyze")
-ROUND0_VERBS = ("prepare", "analyze")  # round 0: prepare's student, then analyze@0
+ROUND0_VERBS = ("prepare", "probe", "analyze")  # round 0: prepare's student, probe, analyze@0
 
 
 def _meta(k: int, verb: str) -> dict:
@@ -32,7 +32,9 @@ def collect(cfg: Config) -> dict:
     per_round = [read_json(Round(k).scores) for k in rounds]
     usage, accepted, rejected = Usage(), 0, Counter()
     timings: dict[str, list] = {}
-    warnings: list[str] = []
+    # The teacher's check of the seed set (the probe stage): each disagreement is a warning.
+    seed_check = read_json(Round(0).seed_check) if Round(0).seed_check.exists() else {}
+    warnings: list[str] = list(seed_check.get("warnings", []))
     disagreements: dict[str, dict] = {}
     relabelled: dict[str, dict] = {}  # the second labelling's disagreement, per round
     rows = []
@@ -111,6 +113,8 @@ def collect(cfg: Config) -> dict:
                                    "per_label": {lab: v["rate"] for lab, v in second["per_label"].items()},
                                    "per_round": {k: v["rate"] for k, v in relabelled.items()},
                                    "flagged": unsure}},
+        "seed_check": {"checked": seed_check.get("checked", 0),
+                       "disagreements": len(seed_check.get("disagreements", []))},
         "warnings": warnings,
         "wall_s": {"total": round(sum(r["wall_s"] for r in rows), 1), "per_round": timings},
         "_rows": rows,

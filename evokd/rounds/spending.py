@@ -1,7 +1,7 @@
 """What the teacher stages before a given one used, for the budget (evokd.teachers.budget).
 
-Summed from the meta files of the teacher stages that come earlier in the pipeline: `analyze@0`
-(the first teacher call; prepare calls none), rounds 1..k-1, and round k's own earlier steps.
+Summed from the meta files of the teacher stages that come earlier in the pipeline: `probe` and
+`analyze@0` (round 0's; prepare calls none), rounds 1..k-1, and round k's own earlier steps.
 All of them are upstream of the stage in dvc.yaml, so they are up to date whenever it runs.
 """
 
@@ -12,7 +12,7 @@ from evokd.paths import Round
 from evokd.teachers.base import Usage
 
 ORDER = ("synthesize", "label", "analyze")  # teacher steps within a round, in pipeline order
-ROUND0 = ("analyze",)  # round 0's only teacher step (prepare's student analysed)
+ROUND0 = ("probe", "analyze")  # round 0's teacher steps (prepare calls none)
 
 
 def _add(total: Usage, k: int, verb: str) -> None:
@@ -27,7 +27,7 @@ def steps(k: int) -> tuple[str, ...]:
 
 
 def spent_before(k: int, verb: str) -> Usage:
-    """Teacher usage of every stage upstream of `verb@k` (none for `analyze@0`, the first)."""
+    """Teacher usage of every stage upstream of `verb@k` (none for `probe`, the first)."""
     if verb not in steps(k):
         raise ValueError(f"{verb}@{k} is not a teacher stage")
     total = Usage()

@@ -33,6 +33,7 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
         student_dir=str(prev.model),
         n_hard=cfg.synthesize.n_hard,
         n_easy=cfg.synthesize.n_easy,
+        seed=read_jsonl(prepared.seed),
     )
     samples = assign_ids(k, teacher.synthesize(request))
     write_jsonl(rnd.synthesized, samples)

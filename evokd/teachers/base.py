@@ -7,7 +7,8 @@ A teacher is given everything it may see (never the test split) and returns plai
   instead of calling `label`);
 - label: for each sample id, {"label"} or {"error": reason} (a failure, not a crash); `draw` > 0
   asks for an independent second labelling of the same samples (evokd.rounds.relabel);
-- analyze: {"summary", "weak_labels", ...} from the student's right and wrong answers.
+- analyze: {"summary", "weak_labels", ...} from the student's right and wrong answers;
+- probe (round 0 only): fresh texts for the task, on which the round-0 student is tested.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class SynthesisRequest:
     n_hard: int
     n_easy: int
     extra: dict = field(default_factory=dict)
+    # The user's own labelled seed examples (data/prepared/seed.jsonl): an LLM teacher shows a
+    # few of them in every generation prompt, whatever the strategy.
+    seed: list[dict] = field(default_factory=list)
 
 
 class Teacher(ABC):
@@ -86,3 +90,9 @@ class Teacher(ABC):
     def request_shape(self) -> dict | None:
         """What this teacher sends an endpoint, for the stage's meta (None: no endpoint)."""
         return None
+
+    @abstractmethod
+    def probe(self, request: SynthesisRequest, n: int) -> list[dict]:
+        """Round 0's fresh texts (the `probe` stage): `n` texts written for the task alone, as
+        the feedback-free strategies write them, each {"text", "kind": "probe", ...}; the
+        round-0 student is then tested on them, so that round 0's analysis has mistakes to read."""

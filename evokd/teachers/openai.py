@@ -6,7 +6,7 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
   `n_hard` hard and `n_easy` easy *new* texts. Each text records its batch (`draw`) and how
   much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes). That is
   `synthesize.strategy` evokd; the baselines random and uncertainty ask with a prompt that holds
-  only the task and the label set (`synthesize_random.md`), and the uncertainty strategies
+  only the task context and the seed examples (`synthesize_random.md`), and the uncertainty strategies
   over-generate and let the previous student keep what it is least sure of
   (evokd.student.uncertainty). evokd-gen-labels is evokd's generation with
   `synthesize_labelled.md`, which also asks for each text's answer (the label call's per-text
@@ -47,7 +47,7 @@ from evokd.teachers.cache import ResponseCache
 from evokd.teachers.client import REFUSAL_HINTS, ChatClient, Refused, RetryPolicy
 from evokd.teachers.dispatch import ChatRequest, Dispatcher
 from evokd.teachers.parse import ParseFailure, as_list, extract_json, item_text
-from evokd.teachers.prompts import load_template
+from evokd.teachers.prompts import data_block, load_template, task_context
 from evokd.teachers.salvage import salvage_truncated
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,19 @@ class OpenAITeacher(Teacher):
     def _template(self, kind: str):
         return load_template(self.t.prompts, self.cfg.task, kind)
 
+    def _context(self, labels: list[str]) -> dict:
+        """What every prompt kind renders: the label names and the task context (`$task`).
+        (prepare has checked that every described label is the dataset's.)"""
+        ds = self.cfg.dataset
+        return {"labels": ", ".join(labels),
+                "task": task_context(self.cfg.task, labels, ds.description, ds.label_descriptions)}
+
+    def _examples(self, request: SynthesisRequest, b: int) -> str:
+        """Generation conversation b's `$examples`: its window of `synthesize.show_seed` seed
+        examples (all of them when the seed set is that small), as a data block."""
+        fmt, n = schemas.example_format(self.cfg.task), self.cfg.synthesize.show_seed
+        return data_block("examples", [fmt(r) for r in _window(request.seed, b * n, n)])
+
     def _read(self, reply: dict) -> object:
         """The JSON in a reply, or a ParseFailure. A reply cut off at the output cap gives its
         complete items (`salvage_truncated`, counted in `usage.truncated_replies`; the caller
@@ -290,23 +303,27 @@ class OpenAITeacher(Teacher):
                             "prompt_overlap": prompt_overlap(text, grams)})
         return out
 
-    def _generate_unguided(self, request: SynthesisRequest, n: int, kind: str) -> list[dict]:
-        """`n` texts from the task and the label set alone: the prompt holds no analysis and no
-        student answers, and differs between conversations only in the count asked for; each
-        conversation has its own sampling seed. Each text is of `kind`."""
+    def _generate_unguided(self, request: SynthesisRequest, n: int, kind: str,
+                           draw=None) -> list[dict]:
+        """`n` texts from the task context and the seed examples alone: the prompt holds no
+        analysis and no student answers, and differs between conversations only in the count
+        asked for and the seed examples shown; each conversation has its own sampling seed.
+        Each text is of `kind`; `draw(b)` names conversation b's cache draw (default: the
+        strategy's, `_draw`)."""
         cfg, k = self.cfg, request.round
-        template = self._template("synthesize_random")
+        draw = draw or (lambda b: self._draw(k, b))
+        template, context = self._template("synthesize_random"), self._context(request.labels)
         plan, requests = [], []
         for b, want in enumerate(split_evenly(n, cfg.synthesize.batches)):
             if want == 0:
                 continue
-            messages = template.render(labels=", ".join(request.labels), n_total=want)
+            messages = template.render(**context, examples=self._examples(request, b), n_total=want)
             plan.append((b, want, messages))
             # Every conversation of every round sends these same messages: only its own
             # sampling seed makes the model write something else each time.
             sampling = self._seeded(self._sampling("synthesize_random", request.labels),
-                                    _rng(cfg.seed, self._draw(k, b)).randrange(2**31))
-            requests.append(ChatRequest(messages, sampling, draw=self._draw(k, b)))
+                                    _rng(cfg.seed, draw(b)).randrange(2**31))
+            requests.append(ChatRequest(messages, sampling, draw=draw(b)))
         replies = self.dispatcher.run(requests)
         return self._samples(plan, replies, lambda reply, want: self._read_texts(reply, want, kind))
 
@@ -317,6 +334,7 @@ class OpenAITeacher(Teacher):
         (strategy evokd-gen-labels) asks for each text's label too and keeps it as `answer`."""
         cfg, k = self.cfg, request.round
         template, fmt = self._template(kind), schemas.example_format(cfg.task)
+        context = self._context(request.labels)
         batches = cfg.synthesize.batches
         hard_n, easy_n = split_evenly(n_hard, batches), split_evenly(n_easy, batches)
         wrong = [r for r in request.feedback if not r.get("correct")]
@@ -332,11 +350,11 @@ class OpenAITeacher(Teacher):
             shown_wrong = _window(wrong, b * cfg.synthesize.show_wrong, cfg.synthesize.show_wrong)
             shown_right = _window(right, b * cfg.synthesize.show_correct, cfg.synthesize.show_correct)
             messages = template.render(
-                labels=", ".join(request.labels),
-                analysis=analysis.get("summary") or "(no analysis yet)",
+                **context, examples=self._examples(request, b),
+                analysis=data_block("analysis", [{"summary": analysis.get("summary") or "(no analysis yet)"}]),
                 weak_labels=", ".join(analysis.get("weak_labels") or []) or "(none named)",
-                wrong_examples="\n".join(fmt(r) for r in shown_wrong) or "(none)",
-                correct_examples="\n".join(fmt(r) for r in shown_right) or "(none)",
+                wrong_examples=data_block("wrong_answers", [fmt(r) for r in shown_wrong]),
+                correct_examples=data_block("right_answers", [fmt(r) for r in shown_right]),
                 n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b])
             plan.append((b, hard_n[b], easy_n[b], messages))
             requests.append(ChatRequest(messages, self._sampling(kind, request.labels),
@@ -421,9 +439,15 @@ class OpenAITeacher(Teacher):
             self._reject("synthesize:truncated" if cut else "synthesize:missing", want - len(taken))
         return taken
 
+    # -- probe (round 0) ------------------------------------------------------------------
+    def probe(self, request: SynthesisRequest, n: int) -> list[dict]:
+        """Round 0's fresh texts: the feedback-free generation (`synthesize_random.md`, task
+        context and seed examples), `n` texts of kind "probe", in draws of their own."""
+        return self._generate_unguided(request, n, "probe", draw=lambda b: f"probe/round0/batch{b}")
+
     # -- label ----------------------------------------------------------------------------
     def label(self, samples: list[dict], labels: list[str], draw: int = 0) -> dict[str, dict]:
-        template = self._template("label")
+        template, context = self._template("label"), self._context(labels)
         size = self.cfg.label.batch_size
         chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
         sampling = self._sampling("label", labels)
@@ -431,8 +455,9 @@ class OpenAITeacher(Teacher):
             sampling = self._seeded(sampling, self.cfg.seed + draw)
         requests = []
         for chunk in chunks:
-            texts = "\n".join(f"{n}. {' '.join(s['text'].split())}" for n, s in enumerate(chunk, 1))
-            messages = template.render(labels=", ".join(labels), texts=texts, n=len(chunk))
+            texts = data_block("texts", [{"id": n, "text": " ".join(s["text"].split())}
+                                         for n, s in enumerate(chunk, 1)])
+            messages = template.render(**context, texts=texts, n=len(chunk))
             requests.append(ChatRequest(messages, sampling, draw=f"label/draw{draw}" if draw else "label"))
         replies = self.dispatcher.run(requests)
         out: dict[str, dict] = {}
@@ -498,9 +523,9 @@ class OpenAITeacher(Teacher):
         right = [r for r in shown if r.get("correct")]
         fmt = schemas.example_format(self.cfg.task)
         messages = self._template("analyze").render(
-            labels=", ".join(labels), n_wrong=len(wrong), n_correct=len(right),
-            wrong_examples="\n".join(fmt(r) for r in wrong) or "(none)",
-            correct_examples="\n".join(fmt(r) for r in right) or "(none)")
+            **self._context(labels), n_wrong=len(wrong), n_correct=len(right),
+            wrong_examples=data_block("wrong_answers", [fmt(r) for r in wrong]),
+            correct_examples=data_block("right_answers", [fmt(r) for r in right]))
         reply = self.dispatcher.run([ChatRequest(messages, self._sampling("analyze", labels),
                                                  draw=f"analyze/round{round}")])[0]
         value = self._read(reply)

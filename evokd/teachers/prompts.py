@@ -4,7 +4,7 @@
         kind: analyze | synthesize | synthesize_random | synthesize_labelled | label
 
 `synthesize` is the analysis-guided generation call (strategies evokd, evokd-uncertainty);
-`synthesize_random` the generation call that sees only the task and the label set (strategies
+`synthesize_random` the generation call that sees only the task context and the seed examples (strategies
 random, uncertainty); `synthesize_labelled` the guided generation call that also answers each
 text's label (strategy evokd-gen-labels, which sends no label call).
 
@@ -14,10 +14,22 @@ A template holds a system and a user message, each introduced by a line of its o
 the caller does not supply, or a template without a user part, stops with a ConfigError naming
 the file. dvc.yaml makes each teacher stage depend on the files it reads here, so editing a
 template or selecting another set (`-S teacher.prompts=...`) re-runs exactly those stages.
+
+What every kind is given (besides its own counts):
+- `$task`: the task context (`task_context`): `dataset.description` and each label's (entity
+  type's) name with its `dataset.label_descriptions` entry. It is the user's configuration, so
+  it is rendered as instructions.
+- data: texts, the student's answers, the teacher's own analysis and the user's seed examples
+  come from outside the prompt author's hands (a generated text may hold anything). Each is a
+  `data_block`: a named, fenced block of JSON objects, one per line, in which a text can never
+  close its fence. Every template says that what is inside a block is data, not instructions.
+  Generation kinds get `$examples` (the seed examples); analyze and synthesize get
+  `$wrong_examples` and `$correct_examples`; synthesize gets `$analysis`; label gets `$texts`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +39,35 @@ from evokd.errors import ConfigError
 
 KINDS = ("analyze", "synthesize", "synthesize_random", "synthesize_labelled", "label")
 _SECTION = re.compile(r"^===\s*(system|user)\s*===\s*$", re.MULTILINE)
+
+
+# What the task context calls the labels, per task.
+_LABEL_NOUN = {"classification": "labels", "ner": "entity types"}
+
+
+def task_context(task: str, labels: list[str], description: str | None,
+                 label_descriptions: dict[str, str]) -> str:
+    """The `$task` block: what the texts are and what each label means (a label without a
+    description is listed by name alone)."""
+    noun = _LABEL_NOUN.get(task, "labels")
+    lines = ["Task: " + (" ".join(description.split()) if description else
+                         f"(no task description was given; infer the task from the {noun} and the examples)"),
+             "", f"The {noun}, with what each one means (use the names exactly as written):"]
+    for name in labels:
+        meaning = label_descriptions.get(name)
+        lines.append(f"- {name}: {' '.join(meaning.split())}" if meaning else f"- {name}")
+    if task == "ner":
+        lines.append("Anything that is none of these types is not an entity and is not marked.")
+    return "\n".join(lines)
+
+
+def data_block(name: str, rows: list[dict]) -> str:
+    """`rows` as a fenced data block: `<name>`, one JSON object per line, `</name>` (empty
+    between the fences when there are none). JSON escapes quotes and line breaks, and every
+    `</` inside a value is written `<\\/` (the same string to a JSON reader), so no text can
+    end its block early or pose as prompt text after it."""
+    body = [json.dumps(row, ensure_ascii=False).replace("</", "<\\/") for row in rows]
+    return "\n".join([f"<{name}>", *body, f"</{name}>"])
 
 
 def synthesis_kind(strategy: str) -> str:

@@ -1,6 +1,7 @@
 """What differs per task in the LLM teacher's calls: the JSON schemas of the replies and how a
-feedback row is shown in a prompt. Replies are read generically (evokd.teachers.openai); the
-labelling answer per text is handed to the task (`Task.apply_answer` / the label stage) as is.
+feedback row or seed example is shown in a prompt (a JSON object for a data block). Replies are
+read generically (evokd.teachers.openai); the labelling answer per text is handed to the task
+(`Task.apply_answer` / the label stage) as is.
 
 To add a task: a `<task>` entry in SCHEMAS and EXAMPLE_FORMATS, and templates under
 `prompts/<set>/<task>/`.
@@ -59,12 +60,13 @@ def classification_synthesize_labelled_schema(labels: list[str]) -> dict:
     return _labelled(_class_label(labels), "label")
 
 
-def classification_example(row: dict) -> str:
-    """One feedback row in a prompt: the text, its true label, and the student's if wrong."""
-    line = f"- {row['text']!r} (true: {row['label']}"
+def classification_example(row: dict) -> dict:
+    """One example in a prompt's data block: the text, its true label, and the student's answer
+    where it was wrong (a seed example or a right answer has no `student_said`)."""
+    item = {"text": row["text"], "label": row["label"]}
     if not row.get("correct", True):
-        line += f"; student said: {row.get('predicted')}"
-    return line + ")"
+        item["student_said"] = row.get("predicted")
+    return item
 
 
 def _entities_schema(labels: list[str]) -> dict:
@@ -87,19 +89,19 @@ def ner_synthesize_labelled_schema(labels: list[str]) -> dict:
     return _labelled(_entities_schema(labels), "entities")
 
 
-def _entities(tokens: list[str], tags: list[str]) -> str:
+def _entities(tokens: list[str], tags: list[str]) -> list[dict]:
     from evokd.tasks.spans import bio_to_spans
 
-    spans = bio_to_spans(tokens, tags)
-    return ", ".join(f"{s['text']} [{s['type']}]" for s in spans) if spans else "none"
+    return [{"text": s["text"], "type": s["type"]} for s in bio_to_spans(tokens, tags)]
 
 
-def ner_example(row: dict) -> str:
-    """One feedback row in a prompt: the sentence, its true entities, the student's if wrong."""
-    line = f"- {row['text']!r} (entities: {_entities(row['tokens'], row['tags'])}"
+def ner_example(row: dict) -> dict:
+    """One example in a prompt's data block: the sentence, its true entities (in the label
+    call's answer shape), and the ones the student found where it was wrong."""
+    item = {"text": row["text"], "entities": _entities(row["tokens"], row["tags"])}
     if not row.get("correct", True) and row.get("predicted") is not None:
-        line += f"; student found: {_entities(row['tokens'], row['predicted'])}"
-    return line + ")"
+        item["student_found"] = _entities(row["tokens"], row["predicted"])
+    return item
 
 
 SCHEMAS: dict[str, dict[str, Callable[[list[str]], dict]]] = {
@@ -110,7 +112,7 @@ SCHEMAS: dict[str, dict[str, Callable[[list[str]], dict]]] = {
             "synthesize_labelled": ner_synthesize_labelled_schema,
             "label": ner_label_schema, "analyze": analyze_schema},
 }
-EXAMPLE_FORMATS: dict[str, Callable[[dict], str]] = {"classification": classification_example,
+EXAMPLE_FORMATS: dict[str, Callable[[dict], dict]] = {"classification": classification_example,
                                                      "ner": ner_example}
 
 
@@ -121,7 +123,7 @@ def schema(task: str, kind: str, labels: list[str]) -> dict:
     return SCHEMAS[task][kind](labels)
 
 
-def example_format(task: str) -> Callable[[dict], str]:
+def example_format(task: str) -> Callable[[dict], dict]:
     if task not in EXAMPLE_FORMATS:
         raise ConfigError(f"teacher.provider openai does not support task {task!r} yet")
     return EXAMPLE_FORMATS[task]

@@ -109,6 +109,16 @@ class SimulatedTeacher(Teacher):
             chosen = self._pick_by_student(request, candidates, rng, strategy)
         return [{"text": pool[i]["text"], "kind": kind, "source_id": pool[i]["id"]} for i, kind in chosen]
 
+    def probe(self, request: SynthesisRequest, n: int) -> list[dict]:
+        """Round 0's fresh texts: `n` pool texts drawn at random (what an LLM writes for the task
+        alone), never a seed example; NER rows keep their tokens."""
+        self.usage.calls += 1
+        pool, _, _ = self._load_pool()
+        available = self._available(request)
+        chosen = _rng(self.cfg.seed, "probe").sample(available, min(n, len(available)))
+        return [{"text": pool[i]["text"], "kind": "probe", "source_id": pool[i]["id"],
+                 **({"tokens": pool[i]["tokens"]} if "tokens" in pool[i] else {})} for i in chosen]
+
     def _candidates(self, request, available, index, emb, rng) -> list[int]:
         """`synthesize.candidates` pool rows: a `guided_share` of them drawn by the analysis
         (`_guided_candidates`), the rest at random from the pool."""
