@@ -3,7 +3,7 @@
 The requests are the real ones: the OpenAI teacher (evokd.teachers.openai) renders them through
 its own templates and sampling (whatever placeholders a prompt set uses), and a recorder that
 stands in for its dispatcher keeps them instead of sending them. The stages are walked in
-pipeline order (`evokd.rounds.spending.steps`: analyze@0, then synthesize, label, analyze per
+pipeline order (`evokd.rounds.spending.steps`: probe and analyze@0, then synthesize, label, analyze per
 round), with the label stage's chunking and second labelling (evokd.rounds.relabel) as it does them.
 
 What a run has not produced yet is stood in for at the largest size the config allows, so that
@@ -131,6 +131,20 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
             pass
         return recorder.requests[start:]
 
+    # prepare's seed set: `shots` examples per label (per entity type for NER), the longest
+    # pool texts standing in for them (the generation prompts show them as examples).
+    seed = [{**row, "id": f"seed-standin-{i}"} for i, row in enumerate(_longest(pool, cfg.shots * len(labels)))]
+
+    def probe(k: int) -> list:
+        # As evokd.rounds.probe.run: the feedback-free generation of probe.n_texts texts, then one
+        # label call for the seed examples and those texts together.
+        request = SynthesisRequest(round=0, labels=labels, analysis={}, feedback=[], known=seed,
+                                   student_dir="", n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
+        out = plan(teacher.probe, request, cfg.probe.n_texts)
+        texts = [{"id": f"probe-standin-{i}", "text": r["text"]}
+                 for i, r in enumerate(seed + _longest(pool, cfg.probe.n_texts))]
+        return out + plan(teacher.label, texts, labels)
+
     def analyze(k: int) -> list:
         rows = _feedback_rows(pool, labels, cfg.analyze.n_wrong, cfg.analyze.n_correct)
         return plan(teacher.analyze, k, rows, labels)
@@ -140,7 +154,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         request = SynthesisRequest(
             round=k, labels=labels, feedback=rows, known=[], student_dir="",
             analysis={"summary": _analysis_standin(pool, t.max_tokens), "weak_labels": labels},
-            n_hard=syn.n_hard, n_easy=syn.n_easy)
+            n_hard=syn.n_hard, n_easy=syn.n_easy, seed=seed)
         return plan(teacher.synthesize, request)
 
     def label(k: int) -> list:
@@ -159,14 +173,15 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
                 out += plan(teacher.label, second, labels, draw=relabel.RELABEL_DRAW)
         return out
 
-    calls = {"analyze": analyze, "synthesize": synthesize, "label": label}
+    calls = {"probe": probe, "analyze": analyze, "synthesize": synthesize, "label": label}
     priced = teacher.ledger.price is not None
     stages = []
     for k in range(cfg.rounds + 1):
         for verb in steps(k):
             bill = StageBill(f"{verb}@{k}")
             for request in calls[verb](k):
-                prompt, completion = estimate_prompt_tokens(request.messages), _completion_cap(request.sampling)
+                prompt = estimate_prompt_tokens(request.messages, request.sampling.get("response_format"))
+                completion = _completion_cap(request.sampling)
                 bill.requests += 1
                 bill.prompt_tokens += prompt
                 bill.completion_tokens_max += completion

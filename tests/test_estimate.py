@@ -42,12 +42,14 @@ def per_stage(bill: dict, field: str = "requests") -> dict:
 def test_default_config_requests_and_price():
     bill = estimate(config(), "gpt-4o-mini")
     # Per round: 4 generation conversations; 32 texts labelled 16 a request, plus the second
-    # labelling of ceil(0.1 * 32) = 4 of them in one request; 1 analysis. Round 0: its analysis.
-    expected = {"analyze@0": 1}
+    # labelling of ceil(0.1 * 32) = 4 of them in one request; 1 analysis. Round 0: the probe's 4
+    # generation conversations and its label call for 6 seed + 32 probe texts (3 requests of
+    # 16), then its analysis.
+    expected = {"probe@0": 7, "analyze@0": 1}
     for k in range(1, 5):
         expected.update({f"synthesize@{k}": 4, f"label@{k}": 3, f"analyze@{k}": 1})
-    assert per_stage(bill) == expected and bill["total"]["requests"] == 33
-    assert bill["total"]["completion_tokens_max"] == 33 * 2048
+    assert per_stage(bill) == expected and bill["total"]["requests"] == 40
+    assert bill["total"]["completion_tokens_max"] == 40 * 2048
     t = bill["total"]
     assert t["usd_max"] == pytest.approx((t["prompt_tokens"] * 0.15 + t["completion_tokens_max"] * 0.60) / 1e6)
     assert bill["price_per_1m"] == {"prompt": 0.15, "completion": 0.60}
@@ -55,7 +57,7 @@ def test_default_config_requests_and_price():
     assert per_stage(bill, "prompt_tokens")["synthesize@1"] > 4 * 2048
     text = render(bill)
     total = next(line for line in text.splitlines() if line.startswith("total"))
-    assert total.split()[:2] == ["total", "33"] and "later rounds are bounds" in text.replace("\n  ", " ")
+    assert total.split()[:2] == ["total", "40"] and "later rounds are bounds" in text.replace("\n  ", " ")
 
 
 @pytest.mark.parametrize("strategy, synthesize, label", [
@@ -71,7 +73,7 @@ def test_requests_follow_the_strategy(strategy, synthesize, label):
 def test_no_second_labelling_and_fewer_rounds():
     bill = estimate(config(label={"relabel_fraction": 0.0, "batch_size": 5}) .model_copy(update={"rounds": 2}),
                     "gpt-4o-mini")
-    assert per_stage(bill) == {"analyze@0": 1, "synthesize@1": 4, "label@1": 7, "analyze@1": 1,
+    assert per_stage(bill) == {"probe@0": 4 + 8, "analyze@0": 1, "synthesize@1": 4, "label@1": 7, "analyze@1": 1,
                                "synthesize@2": 4, "label@2": 7, "analyze@2": 1}
 
 
@@ -99,7 +101,7 @@ def test_cli_prints_the_bill(monkeypatch):
     result = CliRunner().invoke(app, ["estimate", "--model", "gpt-4o-mini", "--json"])
     assert result.exit_code == 0, result.output
     bill = json.loads(result.stdout)
-    assert bill["total"]["requests"] == 33 and bill["model"] == "gpt-4o-mini"
+    assert bill["total"]["requests"] == 40 and bill["model"] == "gpt-4o-mini"
 
 
 @pytest.mark.slow
@@ -140,5 +142,5 @@ def test_ner_config_is_estimated():
     params["teacher"]["prompts"] = str(ROOT / "prompts/default")
     params["rounds"] = 1
     bill = estimate(parse_config(params), "gpt-4o-mini")
-    assert per_stage(bill) == {"analyze@0": 1, "synthesize@1": 4, "label@1": 3, "analyze@1": 1}
+    assert per_stage(bill) == {"probe@0": 7, "analyze@0": 1, "synthesize@1": 4, "label@1": 3, "analyze@1": 1}
     assert all(s["prompt_tokens"] > 0 for s in bill["stages"])
