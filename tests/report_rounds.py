@@ -10,6 +10,7 @@ import yaml
 from evokd.config import Config, parse_config
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Round
+from evokd.rounds.plan import write_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def write_rounds(root: Path, scores: dict[int, float] = SCORES, **params) -> Con
             node = node[key]
         node[last] = value
     cfg = parse_config(data)
-    (root / "slots.yaml").write_text(yaml.safe_dump({"slots": {"1": {"prev": 0}, "2": {"prev": 1}}}))
+    write_slots(2, root / "slots.yaml")
     for k, score in scores.items():
         write_json(root / Round(k).plan, {"round": k, "active": True})
         write_json(root / Round(k).scores, {
