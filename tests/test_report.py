@@ -115,3 +115,21 @@ def test_confusion_matrices():
     assert token_confusion(gold, pred) == [
         {"actual": "LOC", "predicted": "O", "count": 1}, {"actual": "O", "predicted": "MISC", "count": 1},
         {"actual": "O", "predicted": "O", "count": 2}, {"actual": "PER", "predicted": "ORG", "count": 2}]
+
+
+def test_summary_does_not_move_when_only_diagnostics_do(finished):
+    """A re-run that changes wall times and the disagreement rates, not the scores, samples or
+    spend, leaves metrics/summary.json byte for byte: `dvc metrics diff` stays quiet."""
+    report.run(finished)
+    before = Path("metrics/summary.json").read_bytes()
+    diag_before = json.loads(Path("reports/diagnostics.json").read_text())
+    for k in (1, 2):
+        meta = json.loads(Path(f"data/rounds/{k}/label.meta.json").read_text())
+        Path(f"data/rounds/{k}/label.meta.json").write_text(json.dumps({**meta, "wall_s": 7.5}))
+        Path(f"data/rounds/{k}/feedback.jsonl").write_text(
+            json.dumps({"id": "x", "label": "HUM", "kind": "easy", "correct": False}) + "\n")
+    report.run(finished)
+    assert Path("metrics/summary.json").read_bytes() == before
+    diag = json.loads(Path("reports/diagnostics.json").read_text())
+    assert diag["wall_s"] != diag_before["wall_s"]
+    assert diag["label_disagreement"]["rate"] == 1.0 != diag_before["label_disagreement"]["rate"]

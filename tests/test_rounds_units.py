@@ -209,7 +209,7 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
                                          "teacher": {"calls": 1, "requests": 1, "prompt_tokens": 100}})
     write_jsonl(Round(1).feedback, [])
     report.run(cfg)
-    summary = json.loads(Path("metrics/summary.json").read_text())
+    summary = json.loads(Path("reports/diagnostics.json").read_text())
     assert summary["teacher"]["calls"] == 4 and summary["teacher"]["prompt_tokens"] == 307
     assert summary["wall_s"]["per_round"]["0"] == {"prepare": 10.0, "analyze": 1.0}
-    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 11.0 |" in Path("reports/report.md").read_text()
+    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 0 | 11.0 |" in Path("reports/report.md").read_text()
