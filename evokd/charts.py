@@ -79,14 +79,16 @@ def heatmap(values: list[dict], x: str, y: str, value: str, title: str, subtitle
                     "value": "black"})
     transform = [] if threshold is not None else [
         {"joinaggregate": [{"op": "max", "field": value, "as": "max_value"}]}]
-    n_y = len({v[y] for v in values}) or 1
+    # Up to 12 columns the cells are wide enough for two decimals; more (TREC's 50 fine
+    # classes) get narrow cells and small text, so the chart stays within a page's width.
+    many = len({v[x] for v in values}) > 12
     return {**_base(title, subtitle), "data": {"values": values}, "transform": transform,
-            "width": {"step": 44}, "height": min(22 * n_y, 420),
+            "width": {"step": 20 if many else 44}, "height": {"step": 16 if many else 22},
             "encoding": {"x": x_enc, "y": y_enc},
             "layer": [
                 {"mark": "rect", "encoding": {"color": {"field": value, "type": "quantitative",
                                                         "title": None, "scale": scale}}},
-                {"mark": {"type": "text", "fontSize": 10},
+                {"mark": {"type": "text", "fontSize": 7 if many else 10},
                  "encoding": {"text": {"field": value, "format": fmt}, "color": text_colour}},
             ]}
 
