@@ -17,10 +17,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from evokd import charts
 from evokd.config import Config
 from evokd.io import atomic_write_text, read_json, read_jsonl, write_json
 from evokd.paths import METRICS, REPORTS, Round
-from evokd import charts
 from evokd.rounds import noise
 from evokd.rounds.plan import active_rounds
 from evokd.tasks import get_task
