@@ -43,7 +43,7 @@ def score_chart(rows: list[dict], metric_label: str, ceiling: float | None) -> d
          "scale": {"domain": [0, 1]}}
     color = {"field": "series", "type": "nominal", "title": None,
              "scale": {"domain": [metric_label, "accuracy"], "range": [_SCORE, _ACCURACY]},
-             "legend": {"orient": "bottom-right"}}
+             "legend": {"orient": "bottom"}}
     layers = [
         {"mark": {"type": "line", "point": True}, "encoding": {"x": x, "y": y, "color": color}},
         {"transform": [{"filter": {"field": "series", "equal": metric_label}}],
@@ -65,10 +65,13 @@ def score_chart(rows: list[dict], metric_label: str, ceiling: float | None) -> d
 
 
 def heatmap(values: list[dict], x: str, y: str, value: str, title: str, subtitle: str | None,
-            x_title: str, y_title: str, domain: list[float] | None, fmt: str) -> dict:
-    """Cells coloured by `value` with the value written in each; `x` and `y` nominal/ordinal."""
-    x_enc = {"field": x, "type": "ordinal", "title": x_title, "axis": {"labelAngle": 0}}
-    y_enc = {"field": y, "type": "ordinal", "title": y_title}
+            x_title: str, y_title: str, domain: list[float] | None, fmt: str,
+            categories: list[str] | None = None) -> dict:
+    """Cells coloured by `value` with the value written in each; `x` and `y` nominal/ordinal,
+    both over `categories` when given (so a label never predicted still has its column)."""
+    order = {"scale": {"domain": categories}} if categories else {}
+    x_enc = {"field": x, "type": "ordinal", "title": x_title, "axis": {"labelAngle": 0}, **order}
+    y_enc = {"field": y, "type": "ordinal", "title": y_title, **order}
     scale = {"scheme": "blues", **({"domain": domain} if domain else {})}
     top = (domain[1] if domain else None)
     # Dark cells get white text: above 60 % of the scale (of the largest value when no domain).
@@ -81,7 +84,7 @@ def heatmap(values: list[dict], x: str, y: str, value: str, title: str, subtitle
         {"joinaggregate": [{"op": "max", "field": value, "as": "max_value"}]}]
     # Up to 12 columns the cells are wide enough for two decimals; more (TREC's 50 fine
     # classes) get narrow cells and small text, so the chart stays within a page's width.
-    many = len({v[x] for v in values}) > 12
+    many = len(categories or {v[x] for v in values}) > 12
     return {**_base(title, subtitle), "data": {"values": values}, "transform": transform,
             "width": {"step": 20 if many else 44}, "height": {"step": 16 if many else 22},
             "encoding": {"x": x_enc, "y": y_enc},
@@ -101,10 +104,11 @@ def per_label_chart(rows: list[dict], label_word: str) -> dict:
                    "round", label_word, [0, 1], ".2f")
 
 
-def confusion_chart(cells: list[dict], round_: int, note: str | None) -> dict:
-    """The last round's confusion matrix: actual down, predicted across, counts in the cells."""
+def confusion_chart(cells: list[dict], round_: int, note: str | None, labels: list[str]) -> dict:
+    """The last round's confusion matrix: actual down, predicted across, over every one of
+    `labels`; counts in the cells, pairs that never occur left blank."""
     return heatmap(cells, "predicted", "actual", "count", f"Confusion matrix, round {round_} (test split)",
-                   note, "predicted", "actual", None, "d")
+                   note, "predicted", "actual", None, "d", categories=labels)
 
 
 def samples_chart(rows: list[dict]) -> dict:

@@ -92,7 +92,7 @@ def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
         params = exps[name]["params"]["params.yaml"]["data"]
         summary = exps[name]["metrics"]["metrics/summary.json"]["data"]
         assert params["train"]["epochs"] == epochs and params["teacher"]["cache_dir"] == str(cache)
-        assert summary["rounds"] == 1 and summary["accepted"] > 0, summary
+        assert summary["rounds_run"] == 1 and summary["accepted"] > 0, summary
         # 7 answers used, sent or from the cache: the fake server bills each 100 + 50 tokens.
         assert summary["tokens"] == 7 * 150, summary
 

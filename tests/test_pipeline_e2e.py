@@ -29,8 +29,8 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     assert (root / "data/rounds/3/labelled.jsonl").read_text() == "\n"
 
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert list(summary) == ["score", "accuracy", "rounds", "accepted", "tokens", "cost_usd"]
-    assert summary["rounds"] == 2 and summary["accepted"] > 0 and summary["tokens"] == 0
+    assert list(summary) == ["score", "accuracy", "rounds_run", "accepted", "tokens", "cost_usd"]
+    assert summary["rounds_run"] == 2 and summary["accepted"] > 0 and summary["tokens"] == 0
     diag = json.loads((root / "reports/diagnostics.json").read_text())
     assert diag["metric"] == "macro_f1"
     assert len(diag["per_round"]) == 3 and summary["score"] == diag["per_round"][-1]
@@ -84,7 +84,7 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     assert not any(s.endswith(("@0", "@1", "@2")) for s in ran), ran
     assert "prepare" not in ran
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert summary["rounds"] == 3 and len(json.loads((root / "reports/diagnostics.json").read_text())["per_round"]) == 4
+    assert summary["rounds_run"] == 3 and len(json.loads((root / "reports/diagnostics.json").read_text())["per_round"]) == 4
 
     # `dvc exp show` has the headline metrics only: no diagnostics to filter out.
     shown = run(["dvc", "exp", "show", "--json"], root).stdout

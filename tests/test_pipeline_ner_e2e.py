@@ -68,10 +68,10 @@ def test_ner_pipeline_then_another_type_set_by_the_dataset_block_alone(project):
 
     summary = json.loads((root / "metrics/summary.json").read_text())
     diag = json.loads((root / "reports/diagnostics.json").read_text())
-    assert diag["metric"] == "f1" and summary["rounds"] == 2
+    assert diag["metric"] == "f1" and summary["rounds_run"] == 2
     assert summary["score"] == diag["per_round"][-1] and len(diag["per_round"]) == 3
     assert set(diag["per_label_f1"]) == {"LOC", "MISC", "ORG", "PER"}
-    assert list(summary) == ["score", "precision", "recall", "macro_f1", "accuracy", "rounds", "accepted",
+    assert list(summary) == ["score", "precision", "recall", "macro_f1", "accuracy", "rounds_run", "accepted",
                              "tokens", "cost_usd"]
     assert (root / "metrics/scores.csv").read_text().startswith(
         "round,score,f1,precision,recall,macro_f1,accuracy,tokens,cost_usd,total_tokens,total_cost_usd\n")
@@ -104,4 +104,4 @@ def test_ner_pipeline_then_another_type_set_by_the_dataset_block_alone(project):
     assert labels["labels"] == ["DOSE", "DRUG"]
     diag = json.loads((root / "reports/diagnostics.json").read_text())
     assert diag["metric"] == "f1" and set(diag["per_label_f1"]) == {"DOSE", "DRUG"}
-    assert json.loads((root / "metrics/summary.json").read_text())["rounds"] == 2
+    assert json.loads((root / "metrics/summary.json").read_text())["rounds_run"] == 2

@@ -31,7 +31,7 @@ def test_summary_holds_only_the_headline_numbers(finished):
     report.run(finished)
     summary = json.loads(Path("metrics/summary.json").read_text())
     # 3 analyses (120 tokens, $0.001 each), 2 generations (1500, $0.01), 2 labellings (330, $0.002).
-    assert summary == {"score": 0.75, "accuracy": 0.75, "rounds": 2, "accepted": 8,
+    assert summary == {"score": 0.75, "accuracy": 0.75, "rounds_run": 2, "accepted": 8,
                        "tokens": 4020, "cost_usd": 0.027}
     diag = json.loads(Path("reports/diagnostics.json").read_text())
     assert diag["metric"] == "macro_f1" and diag["per_round"] == [0.25, 0.5, 0.75]
@@ -133,3 +133,15 @@ def test_summary_does_not_move_when_only_diagnostics_do(finished):
     diag = json.loads(Path("reports/diagnostics.json").read_text())
     assert diag["wall_s"] != diag_before["wall_s"]
     assert diag["label_disagreement"]["rate"] == 1.0 != diag_before["label_disagreement"]["rate"]
+
+
+def test_confusion_chart_is_square_over_every_label(finished):
+    """A label the student never predicts still has its column (NER: the types, then O)."""
+    specs = report.chart_specs(finished, report.collect(finished))
+    enc = specs["confusion"]["encoding"]
+    assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == ["HUM", "LOC"]
+    from evokd import charts
+
+    svg = charts.svg(charts.confusion_chart([{"actual": "LOC", "predicted": "HUM", "count": 3}], 1, None,
+                                            ["HUM", "LOC", "NUM"]))
+    assert svg.count(">NUM</text>") == 2  # a row and a column, though no cell names NUM

@@ -88,7 +88,7 @@ def test_strategies_compare_as_experiments(project, fake_openai):
     assert all(0.0 <= s["margin"] <= 1.0 for s in synthesized)
     diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], root).stdout)["metrics/summary.json"]
     # The headline metrics only (the strategy is a param, `dvc params diff` shows it).
-    assert set(diff) == {"score", "accuracy", "rounds", "accepted", "tokens", "cost_usd"}
+    assert set(diff) == {"score", "accuracy", "rounds_run", "accepted", "tokens", "cost_usd"}
     assert json.loads((root / "reports/diagnostics.json").read_text())["strategy"] == "uncertainty"
     # The fake server bills every reply alike (100 + 50 tokens), and both runs used as many: the
     # round-0 analysis, then 2 generation, 2 + 1 labelling and 1 analysis requests.

@@ -128,7 +128,8 @@ def collect(cfg: Config) -> dict:
     summary = {
         "score": final[metric],
         **{col: final[col] for col in task.columns if col != metric},
-        "rounds": len(rounds) - 1,
+        # Not `rounds`: beside the param of that name DVC shows it as `metrics/summary.json:rounds`.
+        "rounds_run": len(rounds) - 1,
         "accepted": accepted,
         "tokens": tokens,
         "cost_usd": round(usage.cost_usd, 6),
@@ -204,6 +205,12 @@ def _confusion_cells(cfg: Config, cells: list[dict]) -> tuple[list[dict], str | 
     return cells, None
 
 
+def _confusion_labels(cfg: Config, last: dict) -> list[str]:
+    """The confusion matrix's rows and columns: every label (NER: every type, then `O`)."""
+    labels = list(last["per_label_f1"])
+    return labels + ["O"] if cfg.task == "ner" else labels
+
+
 def _spend_axis(cfg: Config, rows: list[dict]) -> tuple[list[dict], str, str]:
     """Score-against-spend points: cumulative teacher tokens, or, where the teacher spends none
     (the simulated one), cumulative teacher calls, and the axis title saying which."""
@@ -230,7 +237,7 @@ def chart_specs(cfg: Config, collected: dict) -> dict[str, dict]:
     return {
         "score": charts.score_chart(rows, metric_label, cfg.report.ceiling),
         "per_label": charts.per_label_chart(rows, label_word),
-        "confusion": charts.confusion_chart(cells, rows[-1]["round"], note),
+        "confusion": charts.confusion_chart(cells, rows[-1]["round"], note, _confusion_labels(cfg, rows[-1])),
         "samples": charts.samples_chart(rows),
         "spend": charts.spend_chart(points, metric_label, unit, sub),
     }
@@ -313,7 +320,7 @@ def sections(cfg: Config, collected: dict) -> list[str]:
         "# evokd report", "",
         f"Task: {cfg.task}; teacher: {cfg.teacher.provider}"
         + (f" ({cfg.teacher.model})" if cfg.teacher.model else "")
-        + f"; strategy: {cfg.synthesize.strategy}; rounds: {summary['rounds']}.", "",
+        + f"; strategy: {cfg.synthesize.strategy}; rounds: {summary['rounds_run']}.", "",
         f"**Test {diag['metric']}: {summary['score']:.4f}** (round 0: {diag['round0_score']:.4f}); "
         f"accuracy {summary['accuracy']:.4f}.", "",
         _figure("score"), "",
@@ -421,4 +428,4 @@ def run(cfg: Config) -> dict:
     for warning in collected["diagnostics"]["warnings"]:
         print(f"WARNING: {warning}")
     print(f"report: {REPORTS / 'report.html'} (open it in a browser; no network needed)")
-    return {"score": summary["score"], "rounds": summary["rounds"]}
+    return {"score": summary["score"], "rounds": summary["rounds_run"]}
