@@ -45,7 +45,7 @@ def main() -> None:
         run(["git", "add", "-A"], root)
         run(["git", "commit", "-qm", "run"], root)
         more, more_stages = timed(["dvc", "exp", "run", "-S", f"rounds={args.rounds + 2}"], root)
-        summary = json.loads((root / "metrics/summary.json").read_text())
+        summary = json.loads((root / "reports/diagnostics.json").read_text())
         active_new = [s for s in more_stages if re.search(rf"@({args.rounds + 1}|{args.rounds + 2})$", s)]
         rows = [
             {"step": f"dvc repro (rounds={args.rounds}, {args.slots} slots)", "wall_s": round(first, 1),

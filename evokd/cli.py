@@ -215,7 +215,7 @@ def analyze(round: int = AnalyzeRoundOpt, params: Path = ParamsOpt) -> None:
 
 @app.command(rich_help_panel=STAGES)
 def report(params: Path = ParamsOpt) -> None:
-    """Summarise all rounds: metrics/summary.json, metrics/scores.csv, reports/report.md."""
+    """Summarise all rounds: metrics/summary.json (headline), plot files, reports/report.{md,html}."""
     from evokd.rounds import report as step
 
     with _user_errors():

@@ -458,6 +458,16 @@ class AnalyzeConfig(_Block):
     n_correct: int = Field(4, ge=0)
 
 
+class ReportConfig(_Block):
+    """What the report shows beside the run's own numbers."""
+
+    # The test score (the task's headline metric) of the student trained on the whole labelled
+    # train split, drawn as a reference line in the score chart; null = not known.
+    ceiling: Optional[float] = Field(None, ge=0.0, le=1.0)
+    # Accepted and rejected samples shown per round in the report.
+    samples_shown: int = Field(3, ge=0, le=50)
+
+
 class Config(_Block):
     """The whole params.yaml."""
 
@@ -474,6 +484,7 @@ class Config(_Block):
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
+    report: ReportConfig = ReportConfig()
 
     @model_validator(mode="after")
     def _something_to_rank(self) -> "Config":

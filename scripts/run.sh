@@ -6,4 +6,4 @@ scripts/setup.sh
 source .venv/bin/activate
 start=$(date +%s)
 dvc repro "$@"
-echo "dvc repro finished in $(( $(date +%s) - start ))s; see reports/report.md and metrics/summary.json"
+echo "dvc repro finished in $(( $(date +%s) - start ))s; open reports/report.html (offline), or see reports/report.md and metrics/summary.json"

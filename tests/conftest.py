@@ -98,6 +98,9 @@ def make_project(root: Path, slots: int = 3, **overrides) -> Path:
     run(["git", "config", "user.email", "tests@localhost"], root)
     run(["dvc", "init", "-q"], root)
     run(["dvc", "config", "core.autostage", "true"], root)
+    # `dvc plots` renders offline, as in the shipped project (.dvc/config, plots.html_template).
+    shutil.copy2(ROOT / ".dvc" / "offline_plots.html", root / ".dvc" / "offline_plots.html")
+    run(["dvc", "config", "plots.html_template", "offline_plots.html"], root)
     run(["evokd", "slots", str(slots)], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "project"], root)

@@ -151,3 +151,14 @@ def test_the_stage_warns_about_params_that_change_nothing(tmp_path, monkeypatch,
         run_round("synthesize", 1, cfg, lambda cfg, k, t: {"samples": 0}, lambda: teacher)
     assert "synthesize@1: synthesize.overgenerate is 5 (default 3)" in caplog.text
     assert json.loads((tmp_path / "data/rounds/1/synthesize.meta.json").read_text())["samples"] == 0
+
+
+def test_report_ceiling_is_a_score():
+    """report.ceiling is a score in [0, 1] (a percentage is named as the error), or null."""
+    data = base()
+    data["report"]["ceiling"] = 95.2
+    with pytest.raises(ConfigError, match=r"report\.ceiling: Input should be less than or equal to 1 \(got 95\.2\)"):
+        parse_config(data)
+    data["report"]["ceiling"] = None
+    assert parse_config(data).report.ceiling is None
+    assert load_config(ROOT / "params.yaml").report.ceiling == 0.952

@@ -40,7 +40,7 @@ def kill_when(proc: subprocess.Popen, path: Path, timeout: float = 300) -> bool:
 
 
 def outcome(root: Path) -> dict:
-    summary = json.loads((root / "metrics/summary.json").read_text())
+    summary = json.loads((root / "reports/diagnostics.json").read_text())
     ids = {k: [json.loads(line)["id"] for line in (root / f"data/rounds/{k}/labelled.jsonl").read_text().splitlines()]
            for k in (1, 2)}
     return {"per_round": summary["per_round"], "samples": summary["samples"], "ids": ids}

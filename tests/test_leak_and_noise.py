@@ -1,7 +1,7 @@
 """No leakage and visible label noise, at the step level (no training, no DVC): prepare holds out
 train rows that repeat test rows so the seed set never overlaps the test split; `leak`
 rejections, the label stage's reject-rate warning and the label/student disagreement per class
-reach metrics/summary.json and the report."""
+reach the report's diagnostics (reports/diagnostics.json) and the report."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_leaks_warning_and_disagreement_reach_summary_and_report(tmp_path, monke
                  [{"id": "l9", "label": "LOC", "correct": False}], 0.3)
 
     report.run(cfg)
-    summary = json.loads((tmp_path / "metrics/summary.json").read_text())
+    summary = json.loads((tmp_path / "reports/diagnostics.json").read_text())
     assert summary["samples"]["rejected"] == {"duplicate": 1, "leak": 3}
     assert summary["warnings"][0] == warning
     dis = summary["label_disagreement"]
@@ -101,6 +101,6 @@ def test_hard_samples_do_not_count_as_label_noise(tmp_path, monkeypatch):
           + [{"id": f"e{i}", "label": "HUM", "kind": "easy", "correct": i > 0} for i in range(5)])
     _round_files(1, {"accepted": 15, "rejected": {}, "reject_rate": 0.0, "warning": None}, fb, 0.2)
     report.run(cfg)
-    summary = json.loads((tmp_path / "metrics/summary.json").read_text())
+    summary = json.loads((tmp_path / "reports/diagnostics.json").read_text())
     assert summary["warnings"] == []
     assert summary["label_disagreement"]["per_label"] == {"HUM": 0.2}  # 1 of the 5 easy ones

@@ -29,13 +29,18 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     assert (root / "data/rounds/3/labelled.jsonl").read_text() == "\n"
 
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert summary["rounds_completed"] == 2
-    assert summary["metric"] == "macro_f1"
-    assert len(summary["per_round"]) == 3 and summary["score"] == summary["per_round"][-1]
-    assert summary["samples"]["accepted"] > 0
-    assert summary["teacher"]["provider"] == "simulated" and summary["teacher"]["requests"] == 0
-    assert (root / "metrics/scores.csv").read_text().startswith("round,score,macro_f1,accuracy\n")
+    assert list(summary) == ["score", "accuracy", "rounds_run", "accepted", "tokens", "cost_usd"]
+    assert summary["rounds_run"] == 2 and summary["accepted"] > 0 and summary["tokens"] == 0
+    diag = json.loads((root / "reports/diagnostics.json").read_text())
+    assert diag["metric"] == "macro_f1"
+    assert len(diag["per_round"]) == 3 and summary["score"] == diag["per_round"][-1]
+    assert diag["teacher"]["provider"] == "simulated" and diag["teacher"]["requests"] == 0
+    assert (root / "metrics/scores.csv").read_text().startswith(
+        "round,score,macro_f1,accuracy,tokens,cost_usd,total_tokens,total_cost_usd\n")
     assert "| round | macro-F1 |" in (root / "reports/report.md").read_text()
+    # The confusion plot's rows are the test split's (48 questions), the last round's answers.
+    assert len(json.loads((root / "metrics/confusion.json").read_text())) == 48
+    assert "data:image/svg+xml;base64," in (root / "reports/report.html").read_text()
 
     # Per-round data: stable unique ids, joins by id between labelled samples and feedback.
     labelled = [json.loads(x) for x in (root / "data/rounds/1/labelled.jsonl").read_text().splitlines()]
@@ -79,10 +84,11 @@ def test_repro_then_more_rounds_runs_only_the_new_ones(project):
     assert not any(s.endswith(("@0", "@1", "@2")) for s in ran), ran
     assert "prepare" not in ran
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert summary["rounds_completed"] == 3 and len(summary["per_round"]) == 4
+    assert summary["rounds_run"] == 3 and len(json.loads((root / "reports/diagnostics.json").read_text())["per_round"]) == 4
 
+    # `dvc exp show` has the headline metrics only: no diagnostics to filter out.
     shown = run(["dvc", "exp", "show", "--json"], root).stdout
-    assert '"rounds_completed"' in shown
+    assert '"accepted"' in shown and '"wall_s"' not in shown and '"label_disagreement"' not in shown
 
     # More rounds than slots: a clear message that says how to add slots.
     too_many = run(["dvc", "exp", "run", "-S", "rounds=5"], root, check=False)

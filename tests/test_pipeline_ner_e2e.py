@@ -67,11 +67,18 @@ def test_ner_pipeline_then_another_type_set_by_the_dataset_block_alone(project):
     assert {t[2:] for r in seed for t in r["tags"] if t != "O"} == {"LOC", "MISC", "ORG", "PER"}
 
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert summary["metric"] == "f1" and summary["rounds_completed"] == 2
-    assert summary["score"] == summary["per_round"][-1] and len(summary["per_round"]) == 3
-    assert set(summary["per_label_f1"]) == {"LOC", "MISC", "ORG", "PER"}
-    assert {"precision", "recall", "accuracy"} <= set(summary)
-    assert (root / "metrics/scores.csv").read_text().startswith("round,score,f1,precision,recall,macro_f1,accuracy\n")
+    diag = json.loads((root / "reports/diagnostics.json").read_text())
+    assert diag["metric"] == "f1" and summary["rounds_run"] == 2
+    assert summary["score"] == diag["per_round"][-1] and len(diag["per_round"]) == 3
+    assert set(diag["per_label_f1"]) == {"LOC", "MISC", "ORG", "PER"}
+    assert list(summary) == ["score", "precision", "recall", "macro_f1", "accuracy", "rounds_run", "accepted",
+                             "tokens", "cost_usd"]
+    assert (root / "metrics/scores.csv").read_text().startswith(
+        "round,score,f1,precision,recall,macro_f1,accuracy,tokens,cost_usd,total_tokens,total_cost_usd\n")
+    # The confusion plot is token level over entity types, without the O/O words.
+    confusion = json.loads((root / "metrics/confusion.json").read_text())
+    assert confusion and {"actual": "O", "predicted": "O"} not in confusion
+    assert {c["actual"] for c in confusion} <= {"O", "LOC", "MISC", "ORG", "PER"}
     assert "| round | F1 | precision | recall |" in (root / "reports/report.md").read_text()
 
     labelled = read_jsonl(root / "data/rounds/1/labelled.jsonl")
@@ -95,6 +102,6 @@ def test_ner_pipeline_then_another_type_set_by_the_dataset_block_alone(project):
          "-S", "dataset.test=data/raw/toy/test.conll"], root)
     labels = json.loads((root / "data/prepared/labels.json").read_text())
     assert labels["labels"] == ["DOSE", "DRUG"]
-    summary = json.loads((root / "metrics/summary.json").read_text())
-    assert summary["metric"] == "f1" and set(summary["per_label_f1"]) == {"DOSE", "DRUG"}
-    assert summary["rounds_completed"] == 2
+    diag = json.loads((root / "reports/diagnostics.json").read_text())
+    assert diag["metric"] == "f1" and set(diag["per_label_f1"]) == {"DOSE", "DRUG"}
+    assert json.loads((root / "metrics/summary.json").read_text())["rounds_run"] == 2

@@ -192,7 +192,7 @@ def test_report_carries_second_labelling_per_class_and_flags_by_params(tmp_path,
     _round(1, {"relabel": _second((2, 1), (3, 0), failed=1)}, fb)
     _round(2, {"relabel": _second((2, 1), (2, 0))}, [])
     report.run(cfg)
-    summary = json.loads((tmp_path / "metrics/summary.json").read_text())
+    summary = json.loads((tmp_path / "reports/diagnostics.json").read_text())
     second = summary["label_disagreement"]["second_labelling"]
     assert second["per_label"] == {"HUM": 0.5, "LOC": 0.0} and second["samples"] == 9
     assert second["failed"] == 1 and second["per_round"] == {"1": 0.2, "2": 0.25}

@@ -217,10 +217,10 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
                                          "teacher": {"calls": 1, "requests": 1, "prompt_tokens": 100}})
     write_jsonl(Round(1).feedback, [])
     report.run(cfg)
-    summary = json.loads(Path("metrics/summary.json").read_text())
+    summary = json.loads(Path("reports/diagnostics.json").read_text())
     assert summary["teacher"]["calls"] == 6 and summary["teacher"]["prompt_tokens"] == 327
     assert summary["wall_s"]["per_round"]["0"] == {"prepare": 10.0, "probe": 2.0, "analyze": 1.0}
     assert summary["seed_check"] == {"checked": 6, "disagreements": 1}
     md = Path("reports/report.md").read_text()
-    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 13.0 |" in md
+    assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 0 | 13.0 |" in md
     assert "- WARNING: seed example t7 'Who ?' is labelled LOC in the seed set; the teacher says HUM" in md

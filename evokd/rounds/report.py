@@ -1,12 +1,23 @@
-"""report: gather every active round into metrics/summary.json (DVC metrics), a score-per-round
-plot file, and a Markdown report a person can read."""
+"""report: gather every active round into the few headline numbers people compare
+(metrics/summary.json, the DVC metric), the diagnostics beside them (reports/diagnostics.json),
+the plot files of dvc.yaml (metrics/scores.csv, per_label_f1.csv, confusion.json), the charts
+(reports/figures/*.svg), and a report to read (reports/report.md) and to look at
+(reports/report.html: the same text with the charts inlined, no network needed).
+
+The report's text is one list of Markdown sections (`sections`); the HTML page is rendered from
+that Markdown, so a section added there shows in both."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import io
+import re
 from collections import Counter
+from pathlib import Path
 
+from evokd import charts
 from evokd.config import Config
 from evokd.io import atomic_write_text, read_json, read_jsonl, write_json
 from evokd.paths import METRICS, REPORTS, Round
@@ -18,6 +29,8 @@ from evokd.teachers.base import Usage
 TEACHER_VERBS = ("probe", "synthesize", "label", "analyze")
 ROUND_VERBS = ("synthesize", "label", "train", "evaluate", "analyze")
 ROUND0_VERBS = ("prepare", "probe", "analyze")  # round 0: prepare's student, probe, analyze@0
+FIGURES = REPORTS / "figures"
+DIAGNOSTICS = REPORTS / "diagnostics.json"
 
 
 def _meta(k: int, verb: str) -> dict:
@@ -25,7 +38,21 @@ def _meta(k: int, verb: str) -> dict:
     return read_json(path) if path.exists() else {}
 
 
+def _spend(metas_by_round: dict[int, dict[str, dict]], k: int) -> Usage:
+    """What round k's student cost the teacher: the analysis it was guided by (analyze@k-1),
+    then its generation and labelling. Round 0's student is the seed set's: nothing (its
+    analysis, analyze@0, is round 1's spend)."""
+    usage = Usage()
+    if k > 0:
+        usage.add(metas_by_round[k - 1].get("analyze", {}).get("teacher", {}))
+        for verb in ("synthesize", "label"):
+            usage.add(metas_by_round[k].get(verb, {}).get("teacher", {}))
+    return usage
+
+
 def collect(cfg: Config) -> dict:
+    """Everything the report writes, from the rounds' files: `summary` (the DVC metric),
+    `diagnostics`, per-round `rows`, and the last round's `confusion` cells."""
     task = get_task(cfg.task)
     metric = task.metric
     rounds = [0] + active_rounds()
@@ -37,10 +64,13 @@ def collect(cfg: Config) -> dict:
     warnings: list[str] = list(seed_check.get("warnings", []))
     disagreements: dict[str, dict] = {}
     relabelled: dict[str, dict] = {}  # the second labelling's disagreement, per round
+    metas_by_round: dict[int, dict[str, dict]] = {}
     rows = []
+    spent_tokens, spent_usd = 0, 0.0
     for k in rounds:
         verbs = ROUND0_VERBS if k == 0 else ROUND_VERBS
         metas = {verb: _meta(k, verb) for verb in verbs}
+        metas_by_round[k] = metas
         for verb in TEACHER_VERBS:
             usage.add(metas.get(verb, {}).get("teacher", {}))
         label = metas.get("label", {})
@@ -56,12 +86,22 @@ def collect(cfg: Config) -> dict:
         accepted += label.get("accepted", 0)
         rejected.update(label.get("rejected", {}))
         timings[str(k)] = {verb: m.get("wall_s") for verb, m in metas.items()}
+        spend = _spend(metas_by_round, k)
+        tokens = spend.prompt_tokens + spend.completion_tokens
+        spent_tokens += tokens
+        spent_usd += spend.cost_usd
         rows.append({
             "round": k,
             **{col: per_round[k][col] for col in task.columns},
+            "score": per_round[k][metric],
+            "per_label_f1": {lab: v["f1"] for lab, v in per_round[k]["per_label"].items()},
             "accepted": label.get("accepted", metas.get("prepare", {}).get("seed", 0)),
             "rejected": sum(label.get("rejected", {}).values()),
+            "rejected_by_reason": dict(label.get("rejected", {})),
             "wall_s": round(sum(m.get("wall_s") or 0 for m in metas.values()), 1),
+            # Teacher spend for this round's student, and in all up to it (see _spend).
+            "tokens": tokens, "cost_usd": round(spend.cost_usd, 6), "calls": spend.calls,
+            "total_tokens": spent_tokens, "total_cost_usd": round(spent_usd, 6),
         })
     final = per_round[-1]
     lab_cfg = cfg.label
@@ -84,21 +124,29 @@ def collect(cfg: Config) -> dict:
             + f" (label.relabel_flag_rate is {lab_cfg.relabel_flag_rate:.0%}); the teacher is unsure of "
               "these labels: sharpen their definitions in the labelling prompt, or lower "
               "teacher.label_temperature")
-    return {
-        "rounds_completed": len(rounds) - 1,
-        "metric": metric,
+    tokens = usage.prompt_tokens + usage.completion_tokens
+    # The few numbers people compare across experiments (`dvc exp show`, `dvc metrics diff`):
+    # nothing here moves unless the result or its cost does.
+    summary = {
         "score": final[metric],
-        **{col: final[col] for col in task.columns if col not in (metric, "accuracy")},
-        "accuracy": final["accuracy"],
+        **{col: final[col] for col in task.columns if col != metric},
+        # Not `rounds`: beside the param of that name DVC shows it as `metrics/summary.json:rounds`.
+        "rounds_run": len(rounds) - 1,
+        "accepted": accepted,
+        "tokens": tokens,
+        "cost_usd": round(usage.cost_usd, 6),
+    }
+    diagnostics = {
+        "metric": metric,
         "round0_score": per_round[0][metric],
         "per_round": [r[metric] for r in per_round],
         "per_round_accuracy": [r["accuracy"] for r in per_round],
         "samples": {"accepted": accepted, "rejected": dict(sorted(rejected.items())),
                     "rejected_total": sum(rejected.values())},
-        # What made the samples and what it cost, so that `dvc metrics diff` compares strategies.
+        # What made the samples and what it cost.
         "strategy": cfg.synthesize.strategy,
         "teacher": {"provider": cfg.teacher.provider, "model": cfg.teacher.model, **usage.to_dict(),
-                    "tokens": usage.prompt_tokens + usage.completion_tokens},
+                    "tokens": tokens},
         "per_label_f1": {lab: v["f1"] for lab, v in final["per_label"].items()},
         # Accepted labels the student (before training on them) disagrees with, per label,
         # over the samples not meant to be hard (easy ones, random draws).
@@ -117,8 +165,9 @@ def collect(cfg: Config) -> dict:
                        "disagreements": len(seed_check.get("disagreements", []))},
         "warnings": warnings,
         "wall_s": {"total": round(sum(r["wall_s"] for r in rows), 1), "per_round": timings},
-        "_rows": rows,
     }
+    return {"summary": summary, "diagnostics": diagnostics, "rows": rows,
+            "confusion": final.get("confusion", [])}
 
 
 def _second_labelling_line(second: dict) -> str:
@@ -132,60 +181,258 @@ def _second_labelling_line(second: dict) -> str:
 
 
 def table(rows: list[dict], columns: dict[str, str]) -> str:
-    """A Markdown table: round, the task's score columns, samples, wall time."""
-    names = ["round", *columns.values(), "accepted", "rejected", "wall s"]
+    """A Markdown table: round, the task's score columns, samples, teacher tokens, wall time."""
+    names = ["round", *columns.values(), "accepted", "rejected", "teacher tokens", "wall s"]
     head = "| " + " | ".join(names) + " |\n|" + "---:|" * len(names) + "\n"
     return head + "".join(
         f"| {r['round']} | " + "".join(f"{r[col]:.4f} | " for col in columns)
-        + f"{r['accepted']} | {r['rejected']} | {r['wall_s']} |\n" for r in rows)
+        + f"{r['accepted']} | {r['rejected']} | {r['tokens']} | {r['wall_s']} |\n" for r in rows)
 
 
-def run(cfg: Config) -> dict:
-    columns = get_task(cfg.task).columns
-    summary = collect(cfg)
-    rows = summary.pop("_rows")
-    write_json(METRICS / "summary.json", summary)
+def _csv(rows: list[dict], fields: list[str]) -> str:
     buf = io.StringIO()
-    # `score` is the task's headline metric under one name, so that dvc.yaml's plot (and
-    # `dvc plots diff` across a classification and an NER experiment) need not know the task.
-    fields = ["round", "score", *columns]
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows({"score": r[summary["metric"]], **{k: r[k] for k in fields if k != "score"}}
-                     for r in rows)
-    atomic_write_text(METRICS / "scores.csv", buf.getvalue())
-    t = summary["teacher"]
-    md = [
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+# ---- the charts ------------------------------------------------------------------------------
+
+def _confusion_cells(cfg: Config, cells: list[dict]) -> tuple[list[dict], str | None]:
+    """The cells the confusion chart and DVC's confusion plot show. NER's matrix is token level
+    (entity types, B-/I- dropped); its O-O cell (most words of every sentence) is left out, as
+    it would wash out the scale, and the subtitle says so."""
+    if cfg.task == "ner":
+        kept = [c for c in cells if not (c["actual"] == "O" and c["predicted"] == "O")]
+        return kept, "token level, B-/I- dropped; the O/O cell (words rightly outside entities) left out"
+    return cells, None
+
+
+def _confusion_labels(cfg: Config, last: dict) -> list[str]:
+    """The confusion matrix's rows and columns: every label (NER: every type, then `O`)."""
+    labels = list(last["per_label_f1"])
+    return labels + ["O"] if cfg.task == "ner" else labels
+
+
+def _spend_axis(cfg: Config, rows: list[dict]) -> tuple[list[dict], str, str]:
+    """Score-against-spend points: cumulative teacher tokens, or, where the teacher spends none
+    (the simulated one), cumulative teacher calls, and the axis title saying which."""
+    if any(r["total_tokens"] for r in rows):
+        priced = rows[-1]["total_cost_usd"] > 0
+        sub = (f"${rows[-1]['total_cost_usd']:.4f} in all by the last round" if priced else
+               f"no price for {cfg.teacher.model!r} in teacher.prices")
+        return [{**r, "spent": r["total_tokens"]} for r in rows], "teacher tokens, cumulative", sub
+    calls, points = 0, []
+    for r in rows:
+        calls += r["calls"]
+        points.append({**r, "spent": calls})
+    return points, "teacher calls, cumulative", "this teacher spends no tokens: calls instead"
+
+
+def chart_specs(cfg: Config, collected: dict) -> dict[str, dict]:
+    """Each figure's Vega-Lite spec, by file stem (reports/figures/<stem>.svg)."""
+    task = get_task(cfg.task)
+    rows = collected["rows"]
+    metric_label = task.columns.get(task.metric, task.metric)
+    label_word = "type" if cfg.task == "ner" else "label"
+    cells, note = _confusion_cells(cfg, collected["confusion"])
+    points, unit, sub = _spend_axis(cfg, rows)
+    return {
+        "score": charts.score_chart(rows, metric_label, cfg.report.ceiling),
+        "per_label": charts.per_label_chart(rows, label_word),
+        "confusion": charts.confusion_chart(cells, rows[-1]["round"], note, _confusion_labels(cfg, rows[-1])),
+        "samples": charts.samples_chart(rows),
+        "spend": charts.spend_chart(points, metric_label, unit, sub),
+    }
+
+
+FIGURE_TITLES = {"score": "Test score per round", "per_label": "Per-label F1 per round",
+                 "confusion": "Confusion matrix of the last round", "samples": "Samples per round",
+                 "spend": "Score against teacher spend"}
+
+
+def _figure(stem: str) -> str:
+    """The Markdown image line of a figure, relative to reports/."""
+    return f"![{FIGURE_TITLES[stem]}](figures/{stem}.svg)"
+
+
+# ---- the text --------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def _cell(text: object, limit: int = 160) -> str:
+    """Teacher-written text made safe for one Markdown table cell: one line, at most `limit`
+    characters, Markdown punctuation escaped (so a `|` or `<b>` in a sample stays text)."""
+    one = " ".join(str(text).split())
+    if len(one) > limit:
+        one = one[:limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", one)
+
+
+def _samples_table(task, rows: list[dict], rejected: bool) -> list[str]:
+    head = ("| text | reason | teacher's answer |\n|---|---|---|" if rejected else
+            "| text | label | kind |\n|---|---|---|")
+    body = []
+    for r in rows:
+        text = r.get("text") or " ".join(r.get("tokens") or [])
+        if rejected:
+            reason = r.get("reason", "?") + (f": {r['detail']}" if r.get("detail") else "")
+            body.append(f"| {_cell(text)} | {_cell(reason, 80)} | {_cell(task.show_label(r), 100)} |")
+        else:
+            body.append(f"| {_cell(text)} | {_cell(task.show_label(r), 100)} | {_cell(r.get('kind') or '')} |")
+    return [head, *body, ""]
+
+
+def rounds_section(cfg: Config, rows: list[dict]) -> list[str]:
+    """Per round: the teacher's analysis (which guides the next round) and a few accepted and
+    rejected samples with their labels."""
+    task = get_task(cfg.task)
+    n = cfg.report.samples_shown
+    md = ["## Round by round", ""]
+    for r in rows:
+        k, rnd = r["round"], Round(r["round"])
+        md += [f"### Round {k}", ""]
+        if k > 0 and n:
+            accepted = read_jsonl(rnd.labelled) if rnd.labelled.exists() else []
+            rejected = read_jsonl(rnd.rejected) if rnd.rejected.exists() else []
+            md += [f"Accepted: {len(accepted)}" + (f", shown: {min(n, len(accepted))}" if accepted else "") + ".", ""]
+            if accepted:
+                md += _samples_table(task, accepted[:n], rejected=False)
+            md += [f"Rejected: {len(rejected)}" + (f", shown: {min(n, len(rejected))}" if rejected else "") + ".", ""]
+            if rejected:
+                md += _samples_table(task, rejected[:n], rejected=True)
+        analysis = read_json(rnd.analysis) if rnd.analysis.exists() else None
+        if analysis:
+            summary = " ".join(str(analysis.get("summary") or "(empty)").split())
+            weak = ", ".join(map(str, analysis.get("weak_labels") or [])) or "none"
+            guides = f"guides round {k + 1}" if k < rows[-1]["round"] else "for a further round"
+            md += [f"The teacher's analysis of the round-{k} student ({guides}); weak: "
+                   f"{_cell(weak, 300)}.", "", "> " + _cell(summary, 2000), ""]
+    return md
+
+
+def sections(cfg: Config, collected: dict) -> list[str]:
+    """The report's Markdown, section by section. A new section goes here, as its own function
+    returning Markdown lines; reports/report.html renders the same lines."""
+    summary, diag, rows = collected["summary"], collected["diagnostics"], collected["rows"]
+    columns = get_task(cfg.task).columns
+    t = diag["teacher"]
+    priced = cfg.teacher.provider == "simulated" or cfg.teacher.model in cfg.teacher.prices
+    return [
         "# evokd report", "",
         f"Task: {cfg.task}; teacher: {cfg.teacher.provider}"
         + (f" ({cfg.teacher.model})" if cfg.teacher.model else "")
-        + f"; strategy: {cfg.synthesize.strategy}; rounds: {summary['rounds_completed']}.", "",
-        f"**Test {summary['metric']}: {summary['score']:.4f}** (round 0: {summary['round0_score']:.4f}); "
+        + f"; strategy: {cfg.synthesize.strategy}; rounds: {summary['rounds_run']}.", "",
+        f"**Test {diag['metric']}: {summary['score']:.4f}** (round 0: {diag['round0_score']:.4f}); "
         f"accuracy {summary['accuracy']:.4f}.", "",
+        _figure("score"), "",
         table(rows, columns),
-        f"Samples accepted: {summary['samples']['accepted']}; rejected: "
-        f"{summary['samples']['rejected'] or 'none'}.", "",
+        _figure("samples"), "",
+        f"Samples accepted: {diag['samples']['accepted']}; rejected: "
+        f"{diag['samples']['rejected'] or 'none'}.", "",
         f"Teacher: {t['calls']} calls, {t['requests']} requests sent, "
         + (f"{t['batch_requests']} answered through batches, " if t.get("batch_requests") else "")
         + f"{t['cache_hits']} cache hits, "
         f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion = {t['tokens']} tokens"
         + (f" ({t['reasoning_tokens']} of the completion tokens hidden reasoning)" if t.get("reasoning_tokens") else "")
         + f", ${t['cost_usd']:.4f}"
+        + ("" if priced else f" (no price for {cfg.teacher.model!r} in teacher.prices)")
         + (f" (teacher.prices checked {cfg.teacher.prices_checked})" if t['cost_usd'] and cfg.teacher.prices_checked else "")
         + ".", "",
-        *([f"**Warnings ({len(summary['warnings'])}):**", "",
-           *[f"- WARNING: {w}" for w in summary["warnings"]], ""] if summary["warnings"] else []),
+        _figure("spend"), "",
+        *([f"**Warnings ({len(diag['warnings'])}):**", "",
+           *[f"- WARNING: {w}" for w in diag["warnings"]], ""] if diag["warnings"] else []),
         "Accepted labels the student disagreed with (before training on them): "
-        f"{summary['label_disagreement']['rate']:.0%} of {summary['label_disagreement']['samples']}"
+        f"{diag['label_disagreement']['rate']:.0%} of {diag['label_disagreement']['samples']}"
         + ("; per label: " + ", ".join(f"{lab} {r:.0%}" for lab, r in
-                                       summary["label_disagreement"]["per_label"].items())
-           if summary["label_disagreement"]["per_label"] else "") + ".", "",
-        _second_labelling_line(summary["label_disagreement"]["second_labelling"]), "",
+                                       diag["label_disagreement"]["per_label"].items())
+           if diag["label_disagreement"]["per_label"] else "") + ".", "",
+        _second_labelling_line(diag["label_disagreement"]["second_labelling"]), "",
+        "## Per label", "",
+        _figure("per_label"), "",
         "Per-label F1 after the last round: "
-        + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in summary["per_label_f1"].items()) + ".", "",
+        + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in diag["per_label_f1"].items()) + ".", "",
+        _figure("confusion"), "",
+        *rounds_section(cfg, rows),
     ]
-    atomic_write_text(REPORTS / "report.md", "\n".join(md))
-    print("\n" + table(rows, columns))
-    for warning in summary["warnings"]:
+
+
+# ---- the HTML page ---------------------------------------------------------------------------
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>evokd report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; line-height: 1.45; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ddd; padding: 0.25rem 0.5rem; vertical-align: top; }}
+th {{ background: #f4f4f4; }}
+img.chart {{ display: block; max-width: 100%; height: auto; margin: 1rem 0; }}
+blockquote {{ border-left: 4px solid #1f6fb2; margin: 0.5rem 0 1rem; padding: 0.25rem 1rem;
+             background: #f6f9fc; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def render_html(markdown: str, figures: dict[str, str]) -> str:
+    """The report page: `markdown` rendered (raw HTML in it escaped, never passed through), each
+    `figures/<stem>.svg` image inlined as a data: URI, so the page needs no other file and no
+    network. Data URIs, not inline <svg>: each chart keeps its own ids (Vega's clip paths)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+    def image(renderer, tokens, idx, options, env):
+        token = tokens[idx]
+        src = token.attrGet("src") or ""
+        alt = html.escape(token.content or "", quote=True)
+        stem = Path(src).stem
+        if src.startswith("figures/") and stem in figures:
+            data = base64.b64encode(figures[stem].encode()).decode()
+            return f'<img class="chart" id="chart-{stem}" alt="{alt}" src="data:image/svg+xml;base64,{data}">'
+        return f'<img alt="{alt}" src="{html.escape(src, quote=True)}">'
+
+    md.add_render_rule("image", image)
+    return _PAGE.format(body=md.render(markdown))
+
+
+def run(cfg: Config) -> dict:
+    task = get_task(cfg.task)
+    collected = collect(cfg)
+    summary, rows = collected["summary"], collected["rows"]
+    write_json(METRICS / "summary.json", summary)
+    write_json(DIAGNOSTICS, collected["diagnostics"])
+    # `score` is the task's headline metric under one name, so that dvc.yaml's plots (and
+    # `dvc plots diff` across a classification and an NER experiment) need not know the task.
+    spend = ["tokens", "cost_usd", "total_tokens", "total_cost_usd"]
+    atomic_write_text(METRICS / "scores.csv", _csv(rows, ["round", "score", *task.columns, *spend]))
+    last = rows[-1]
+    per_label = [{"label": lab, "f1": f1} for lab, f1 in last["per_label_f1"].items()]
+    atomic_write_text(METRICS / "per_label_f1.csv", _csv(per_label, ["label", "f1"]))
+    # DVC's confusion template counts rows: one {actual, predicted} row per test item (NER: per
+    # word, the O/O words left out).
+    cells, _ = _confusion_cells(cfg, collected["confusion"])
+    write_json(METRICS / "confusion.json",
+               [{"actual": c["actual"], "predicted": c["predicted"]} for c in cells for _ in range(c["count"])])
+    figures = {stem: charts.svg(spec) for stem, spec in chart_specs(cfg, collected).items()}
+    for stem, svg in figures.items():
+        atomic_write_text(FIGURES / f"{stem}.svg", svg)
+    markdown = "\n".join(sections(cfg, collected))
+    atomic_write_text(REPORTS / "report.md", markdown)
+    atomic_write_text(REPORTS / "report.html", render_html(markdown, figures))
+    print("\n" + table(rows, task.columns))
+    for warning in collected["diagnostics"]["warnings"]:
         print(f"WARNING: {warning}")
-    return {"score": summary["score"], "rounds_completed": summary["rounds_completed"]}
+    print(f"report: {REPORTS / 'report.html'} (open it in a browser; no network needed)")
+    return {"score": summary["score"], "rounds": summary["rounds_run"]}

@@ -68,6 +68,12 @@ class Task(ABC):
     def feedback(self, cfg: Config, model_dir: str | Path, rows: list[dict]) -> list[dict]:
         """Each row with the student's answer: `predicted`, `confidence`, `correct`."""
 
+    def show_label(self, row: dict) -> str:
+        """A sample's label as a person reads it in the report: the class (or, for a rejected
+        sample, what the teacher answered)."""
+        value = row.get("label")
+        return "(none)" if value is None else str(value)
+
     @abstractmethod
     def apply_answer(self, sample: dict, answer: dict, labels: list[str]) -> Answer:
         """Check a teacher's labelling answer for `sample` against the schema."""

@@ -39,6 +39,13 @@ def confusions(gold: list[str], predicted: list[str]) -> list[dict]:
             for (g, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def confusion_matrix(gold: list[str], predicted: list[str]) -> list[dict]:
+    """Every (actual, predicted) pair that occurs, the diagonal included, with its count; sorted
+    by actual then predicted, so that the file reads the same on every run."""
+    pairs = Counter(zip(gold, predicted))
+    return [{"actual": g, "predicted": p, "count": n} for (g, p), n in sorted(pairs.items())]
+
+
 class ClassificationTask(Task):
     """One label per text. Samples are {"id", "text", "label"}; the student is a sequence
     classifier; the headline metric is macro-F1."""
@@ -78,7 +85,8 @@ class ClassificationTask(Task):
     def score(self, cfg, model_dir, test, labels):
         names, probs = self._predict(cfg, model_dir, test, desc="score test split")
         predicted = [names[j] for j in probs.argmax(1)]
-        return metrics([r["label"] for r in test], predicted, labels)
+        gold = [r["label"] for r in test]
+        return {**metrics(gold, predicted, labels), "confusion": confusion_matrix(gold, predicted)}
 
     def feedback(self, cfg, model_dir, rows):
         names, probs = self._predict(cfg, model_dir, rows)

@@ -108,6 +108,16 @@ def metrics(gold: list[list[str]], predicted: list[list[str]], types: list[str])
             "per_label": per_label}
 
 
+def token_confusion(gold: list[list[str]], predicted: list[list[str]]) -> list[dict]:
+    """Token-level confusion over entity types: each word's gold and predicted tag with the
+    B-/I- prefix dropped (`O` stays `O`), counted per (actual, predicted) pair, sorted. Token
+    level, not entity level, so that every word is in exactly one cell and boundary errors show
+    as type-against-O cells."""
+    strip = lambda tag: tag[2:] if tag[:2] in ("B-", "I-") else tag  # noqa: E731
+    pairs = Counter((strip(g), strip(p)) for gs, ps in zip(gold, predicted) for g, p in zip(gs, ps))
+    return [{"actual": g, "predicted": p, "count": n} for (g, p), n in sorted(pairs.items())]
+
+
 def entity_errors(tokens: list[str], gold: list[str], predicted: list[str]) -> dict[str, list[dict]]:
     """A sentence's entity-level errors, by kind:
     - `confused`: a gold entity predicted with the same extent but another type;

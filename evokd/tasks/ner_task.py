@@ -53,7 +53,22 @@ class NerTask(Task):
 
     def score(self, cfg, model_dir, test, labels):
         predicted, _ = self._predict(cfg, model_dir, test, desc="score test split")
-        return ner.metrics([r["tags"] for r in test], predicted, labels)
+        gold = [r["tags"] for r in test]
+        return {**ner.metrics(gold, predicted, labels), "confusion": ner.token_confusion(gold, predicted)}
+
+    def show_label(self, row):
+        """Entities as `text (TYPE)`: from the tags of an accepted sentence, else the teacher's
+        answer that a rejected one keeps (`entities`, or `tags`)."""
+        from evokd.tasks.spans import bio_to_spans
+
+        tokens, tags, entities = row.get("tokens"), row.get("tags"), row.get("entities")
+        if isinstance(tokens, list) and isinstance(tags, list) and len(tokens) == len(tags):
+            spans = bio_to_spans(tokens, tags)
+            return ", ".join(f"{s['text']} ({s['type']})" for s in spans) or "(no entities)"
+        if isinstance(entities, list):
+            return ", ".join(f"{e.get('text', '?')} ({e.get('type', '?')})" if isinstance(e, dict)
+                             else str(e) for e in entities) or "(no entities)"
+        return "(none)" if tags is None and entities is None else str(tags if tags is not None else entities)
 
     def feedback(self, cfg, model_dir, rows):
         """`correct`: the predicted entities are exactly the gold ones; `confidence`: the least
