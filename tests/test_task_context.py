@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,9 +205,12 @@ def test_the_shipped_conll_recipe_is_params_yaml_with_the_ner_keys():
     assert recipe.keys() == shipped.keys()
     assert changed == {"task", "shots", "dataset.train", "dataset.test", "dataset.format", "dataset.trec_labels",
                        "dataset.description", "dataset.label_descriptions", "synthesize.n_hard",
-                       "train.epochs", "train.max_length"}
+                       "train.epochs", "train.max_length", "report.ceiling"}
     assert set(recipe["dataset"]["label_descriptions"]) == {"PER", "ORG", "LOC", "MISC"}
     assert re.search(r"Reuters", recipe["dataset"]["description"])
+    # It is written from params.yaml by scripts/conll_recipe.py, so it cannot fall behind.
+    check = subprocess.run([sys.executable, str(ROOT / "scripts/conll_recipe.py"), "--check"])
+    assert check.returncode == 0, "recipes/conll2003.yaml is stale: run scripts/conll_recipe.py"
 
 
 def test_the_shipped_trec_context_quotes_no_trec_question():
