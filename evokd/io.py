@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 
+# The process's umask, read once (setting it is the only way to read it).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """A file handle on a temporary file in `path`'s folder, flushed, fsynced and renamed onto
@@ -24,6 +29,9 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; the written file gets what open() would give it (0644
+        # under the usual umask 022), so teammates and web servers can read reports and data.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()

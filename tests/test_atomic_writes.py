@@ -145,3 +145,19 @@ def test_sigkill_mid_write_leaves_the_old_or_the_whole_new_file(tmp_path):
         assert len(data) == 1 << 24 and len(set(data)) == 1
     for leftover in tmp_path.glob(".big.txt.*.tmp"):  # a kill leaves its temporary, never the file
         leftover.unlink()
+
+
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path):
+    """mkstemp creates 0600 files; a report or dataset written atomically must be as readable as
+    one written with open() (0644 under umask 022)."""
+    import os
+
+    from evokd.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777
