@@ -39,6 +39,11 @@ STRATEGIES = {
     "evokd-frozen": {"train.freeze_embeddings": True},
     "evokd-mixed": {"synthesize.guided_share": 0.5},
     "evokd-uncertainty-mixed": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5},
+    # Levers of issue 14: hard samples spread evenly over the labels (synthesize.label_quota).
+    "evokd-even": {"synthesize.label_quota": "even"},
+    "evokd-uncertainty-even": {"synthesize.strategy": "evokd-uncertainty", "synthesize.label_quota": "even"},
+    "evokd-uncertainty-mixed-even": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5,
+                                     "synthesize.label_quota": "even"},
 }
 
 

@@ -183,6 +183,12 @@ class SynthesizeConfig(_Block):
     # (near the last mistakes, weak labels); the rest are drawn at random, as an LLM asked for
     # hard samples also writes ordinary ones.
     guided_share: float = Field(1.0, ge=0.0, le=1.0)
+    # How the hard samples are spread over the labels (NER: entity types), whatever the
+    # analysis says is weak: "none" = at most 40 % of them from one label; "even" = a quota of
+    # n_hard / labels each (rounded up), slots a label cannot fill going to the hardest of any
+    # label. Simulated teacher: its pick of hard candidates. LLM teacher (guided strategies):
+    # each generation conversation is asked for its hard texts label by label.
+    label_quota: Literal["none", "even"] = "none"
     # LLM teacher, strategies uncertainty and evokd-uncertainty: generate this many times the
     # samples to keep (uncertainty: n_hard + n_easy; evokd-uncertainty: n_hard), so that the
     # student has candidates to rank. Every candidate costs completion tokens.
@@ -308,6 +314,10 @@ class Config(_Block):
         return self
 
 
+def _show(value: object) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def ignored_params(cfg: "Config", verb: str) -> list[str]:
     """Params of stage `verb` set away from their defaults that this teacher and strategy never
     read: each as a line saying why. DVC still re-runs the stage when one changes (its params
@@ -321,6 +331,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
             ("synthesize.candidates", not simulated or syn.strategy == "random",
              "the simulated teacher's strategies that rank a pool draw (all but random)"),
             ("synthesize.guided_share", not (simulated and guided), "the simulated teacher's evokd strategies"),
+            ("synthesize.label_quota", not guided, "the guided strategies (evokd, evokd-*)"),
             ("synthesize.overgenerate", simulated or syn.strategy not in RANKED_STRATEGIES,
              "the LLM teacher's uncertainty strategies (the simulated one ranks its `candidates`)"),
             ("synthesize.batches", simulated, "the LLM teacher"),
@@ -335,7 +346,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
         block = getattr(cfg, block_name)
         value, default = getattr(block, name), type(block).model_fields[name].default
         if ignored and value != default:
-            out.append(f"{key} is {value:g} (default {default:g}), read only by {reader}: with "
+            out.append(f"{key} is {_show(value)} (default {_show(default)}), read only by {reader}: with "
                        f"teacher.provider {teacher.provider} and strategy {syn.strategy} it changes nothing")
     return out
 
