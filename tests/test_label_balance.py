@@ -147,3 +147,39 @@ def test_report_shows_label_balance_per_round(tmp_path, monkeypatch):
     write_json(Round(2).meta("label"), {"accepted": 6})
     assert report.label_balance([0, 1, 2], "evokd") == []
     assert json.loads((tmp_path / "metrics/summary.json").read_text())["rounds_completed"] == 2
+
+
+# -- the LLM teacher: quotas in the generation request ----------------------------------------
+from fake_openai import fake_openai, openai_config  # noqa: E402,F401 (fixture)
+from evokd.teachers.openai import OpenAITeacher, hard_quotas, quota_line  # noqa: E402
+
+
+def test_hard_quotas_go_round_robin_over_conversations():
+    labels = ["A", "B", "C", "D", "E", "F"]
+    quotas = hard_quotas(labels, [6, 6, 6, 6])
+    assert quotas[0] == {lab: 1 for lab in labels}
+    totals = Counter()
+    for q in hard_quotas(labels, [3, 3, 2, 2]):  # 10 over 6 labels: A-D get 2, E-F 1
+        totals.update(q)
+    assert totals == {"A": 2, "B": 2, "C": 2, "D": 2, "E": 1, "F": 1}
+    assert hard_quotas(labels, [3, 3, 2, 2])[1] == {"D": 1, "E": 1, "F": 1}
+    assert quota_line({}) == ""
+    assert quota_line({"A": 2, "B": 1}) == " Spread the hard texts over the labels exactly like this: 2 for A, 1 for B."
+
+
+@pytest.mark.parametrize("task", ["classification", "ner"])
+@pytest.mark.parametrize("quota", ["none", "even"])
+def test_guided_generation_asks_for_hard_texts_label_by_label(fake_openai, tmp_path, task, quota):
+    labels = ["DESC", "HUM", "LOC", "NUM"] if task == "classification" else ["LOC", "MISC", "ORG", "PER"]
+    cfg = openai_config(fake_openai, tmp_path, "evokd", task=task, synthesize={"label_quota": quota, "batches": 2})
+    req = SynthesisRequest(round=1, labels=labels, analysis={"summary": "x", "weak_labels": [labels[2]]},
+                           feedback=[], known=[], student_dir="unused", n_hard=6, n_easy=2)
+    OpenAITeacher(cfg).synthesize(req)
+    prompts = ["\n".join(m["content"] for m in r["body"]["messages"]) for r in fake_openai.requests]
+    assert len(prompts) == 2
+    if quota == "none":  # the prompt is the one it always was
+        assert not any("Spread the hard" in p for p in prompts)
+    else:
+        a, b, c, d = labels
+        assert f"exactly like this: 1 for {a}, 1 for {b}, 1 for {c}." in prompts[0]
+        assert f"exactly like this: 1 for {a}, 1 for {b}, 1 for {d}." in prompts[1]
