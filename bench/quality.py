@@ -44,6 +44,9 @@ STRATEGIES = {
     "evokd-uncertainty-even": {"synthesize.strategy": "evokd-uncertainty", "synthesize.label_quota": "even"},
     "evokd-uncertainty-mixed-even": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5,
                                      "synthesize.label_quota": "even"},
+    "evokd-balanced-review": {"train.review_balance": True},
+    "evokd-uncertainty-mixed-even-br": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5,
+                                        "synthesize.label_quota": "even", "train.review_balance": True},
 }
 
 

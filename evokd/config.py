@@ -248,6 +248,10 @@ class TrainConfig(_Block):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     # Replay: this many earlier samples (seed + earlier rounds) per new sample.
     review_ratio: float = Field(1.0, ge=0.0)
+    # Draw the replay so that new + review is as even over the labels as the earlier data
+    # allows (a batch piled onto one label is answered by replaying the others), instead of a
+    # review balanced on its own. Classification only (NER sentences have no one label).
+    review_balance: bool = False
     # Keep the word-embedding matrix (11.7M of MiniLM's 22.7M weights) as pretrained: no dense
     # gradient and no optimizer state for it. Faster on CPU; see BENCHMARKS.md for quality.
     freeze_embeddings: bool = False
@@ -339,6 +343,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
             ("synthesize.show_correct", simulated or not guided, "the LLM teacher's guided strategies"),
         ],
         "label": [("teacher.label_noise", not simulated, "the simulated teacher")],
+        "train": [("train.review_balance", cfg.task == "ner", "classification (NER sentences have no one label)")],
     }
     out = []
     for key, ignored, reader in rules.get(verb, []):

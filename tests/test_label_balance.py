@@ -183,3 +183,30 @@ def test_guided_generation_asks_for_hard_texts_label_by_label(fake_openai, tmp_p
         a, b, c, d = labels
         assert f"exactly like this: 1 for {a}, 1 for {b}, 1 for {c}." in prompts[0]
         assert f"exactly like this: 1 for {a}, 1 for {b}, 1 for {d}." in prompts[1]
+
+
+# -- balanced replay (train.review_balance) ---------------------------------------------------
+def test_balanced_review_evens_out_new_plus_review():
+    from evokd.data.sampling import draw_review
+
+    previous = [{"id": f"{lab}{i}", "label": lab} for lab in "ABC" for i in range(6)]
+    new = [{"id": f"n{i}", "label": "A"} for i in range(5)] + [{"id": "n5", "label": "B"}]
+    review = draw_review(previous, 6, seed=1, new=new)
+    # A has 5 new, B 1, C 0: the replays go to the smallest total, ties in label order:
+    # C, B, C, B, C, B; a review balanced on its own would replay A twice
+    assert [r["label"] for r in review] == ["C", "B", "C", "B", "C", "B"]
+    assert Counter(r["label"] for r in new + review) == {"A": 5, "B": 4, "C": 3}
+    assert review == draw_review(previous, 6, seed=1, new=new)  # one seed, one draw
+    # without `new`, the review is balanced on its own (the old draw, unchanged)
+    assert Counter(r["label"] for r in draw_review(previous, 6, seed=1)) == {"A": 2, "B": 2, "C": 2}
+    # a label with nothing left to replay is skipped
+    only_a = [{"id": f"A{i}", "label": "A"} for i in range(4)] + [{"id": "B0", "label": "B"}]
+    assert Counter(r["label"] for r in draw_review(only_a, 3, seed=0, new=new)) == {"B": 1, "A": 2}
+
+
+def test_review_balance_is_ignored_for_ner():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update(task="ner", dataset={"train": "a.conll", "test": "b.conll"})
+    params["train"]["review_balance"] = True
+    [line] = ignored_params(parse_config(params), "train")
+    assert line.startswith("train.review_balance is True (default False), read only by classification")
