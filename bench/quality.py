@@ -60,10 +60,12 @@ def cwd(path: Path):
         os.chdir(old)
 
 
-def make_config(params_file: Path, seed: int, rounds: int, overrides: dict):
+def make_config(params_file: Path, seed: int, rounds: int, overrides: dict, base: dict | None = None):
+    """The params file with `base` (--set, every strategy) and then the strategy's overrides."""
     from evokd.config import parse_config
 
     data = yaml.safe_load(params_file.read_text())
+    overrides = {**(base or {}), **overrides}
     for key in ("train", "test", "dev"):
         if data["dataset"].get(key):
             data["dataset"][key] = str((params_file.parent / data["dataset"][key]).resolve())
@@ -125,6 +127,9 @@ def main() -> None:
                         help="keep every round's checkpoint under --work (87 MB each: ~5 GB per seed "
                              "for 7 strategies of 8 rounds); by default a run's models are deleted "
                              "once it is scored, its data and scores are kept")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param for every strategy (dotted key, YAML value), e.g. "
+                             "--set shots=1 --set train.threads=1")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="join these result files into --out and print the table (runs nothing)")
@@ -133,6 +138,12 @@ def main() -> None:
         merge(args.merge, args.out)
         return
 
+    base = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item}: expected KEY=VALUE")
+        base[key] = yaml.safe_load(value)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evokd.rounds import analyze, prepare
     from evokd.teachers import make_teacher
@@ -145,7 +156,7 @@ def main() -> None:
         base = args.work / f"seed{seed}" / "round0"
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
-        cfg0 = make_config(args.params, seed, args.rounds, {})
+        cfg0 = make_config(args.params, seed, args.rounds, {}, base)
         metric = get_task(cfg0.task).metric
         with cwd(base):  # round 0, as the stages prepare and analyze@0 make it
             prepare.run(cfg0)
@@ -162,7 +173,7 @@ def main() -> None:
                 work = args.work / f"seed{seed}" / name
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(base, work)
-                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name])
+                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name], base)
                 with cwd(work):
                     rows = run_rounds(cfg, args.rounds)
                 if not args.keep_models:
