@@ -28,25 +28,30 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Strategy name -> overrides of params.yaml (dotted keys). Ablations of the evokd strategy too.
+# Strategy name -> overrides of the params file (dotted keys). Each names every synthesize key
+# it depends on, so that a name means the same thing whatever the params file's defaults are;
+# `default` is the params file as it is. Ablations of the evokd strategy too.
+EVOKD = {"synthesize.strategy": "evokd", "synthesize.guided_share": 1.0, "synthesize.label_quota": "none"}
+EVOKD_UNC = {**EVOKD, "synthesize.strategy": "evokd-uncertainty"}
+EUM = {**EVOKD_UNC, "synthesize.guided_share": 0.5}  # evokd-uncertainty-mixed
 STRATEGIES = {
-    "evokd": {},
+    "default": {},
+    "evokd": EVOKD,
     "random": {"synthesize.strategy": "random"},
     "uncertainty": {"synthesize.strategy": "uncertainty"},
-    "evokd-no-easy": {"synthesize.n_easy": 0, "synthesize.n_hard": "n_total"},
-    "evokd-no-review": {"train.review_ratio": 0.0},
-    "evokd-uncertainty": {"synthesize.strategy": "evokd-uncertainty"},
-    "evokd-frozen": {"train.freeze_embeddings": True},
-    "evokd-mixed": {"synthesize.guided_share": 0.5},
-    "evokd-uncertainty-mixed": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5},
-    # Levers of issue 14: hard samples spread evenly over the labels (synthesize.label_quota).
-    "evokd-even": {"synthesize.label_quota": "even"},
-    "evokd-uncertainty-even": {"synthesize.strategy": "evokd-uncertainty", "synthesize.label_quota": "even"},
-    "evokd-uncertainty-mixed-even": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5,
-                                     "synthesize.label_quota": "even"},
-    "evokd-balanced-review": {"train.review_balance": True},
-    "evokd-uncertainty-mixed-even-br": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5,
-                                        "synthesize.label_quota": "even", "train.review_balance": True},
+    "evokd-no-easy": {**EVOKD, "synthesize.n_easy": 0, "synthesize.n_hard": "n_total"},
+    "evokd-no-review": {**EVOKD, "train.review_ratio": 0.0},
+    "evokd-uncertainty": EVOKD_UNC,
+    "evokd-frozen": {**EVOKD, "train.freeze_embeddings": True},
+    "evokd-mixed": {**EVOKD, "synthesize.guided_share": 0.5},
+    "evokd-uncertainty-mixed": EUM,
+    # Levers of issue 14: hard samples spread evenly over the labels (synthesize.label_quota),
+    # a replay that evens out new + review (train.review_balance).
+    "evokd-even": {**EVOKD, "synthesize.label_quota": "even"},
+    "evokd-uncertainty-even": {**EVOKD_UNC, "synthesize.label_quota": "even"},
+    "evokd-uncertainty-mixed-even": {**EUM, "synthesize.label_quota": "even"},
+    "evokd-balanced-review": {**EVOKD, "train.review_balance": True},
+    "evokd-uncertainty-mixed-even-br": {**EUM, "synthesize.label_quota": "even", "train.review_balance": True},
 }
 
 
@@ -119,7 +124,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--strategies", nargs="+", default=["evokd", "random", "uncertainty", "full"],
+    parser.add_argument("--strategies", nargs="+", default=["default", "random", "uncertainty", "full"],
                         choices=[*STRATEGIES, "full"])
     parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the (slow) full baseline")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "evokd-bench")
