@@ -51,6 +51,7 @@ STRATEGIES = {
     "evokd-uncertainty-even": {**EVOKD_UNC, "synthesize.label_quota": "even"},
     "evokd-uncertainty-mixed-even": {**EUM, "synthesize.label_quota": "even"},
     "evokd-balanced-review": {**EVOKD, "train.review_balance": True},
+    "evokd-uncertainty-mixed-br": {**EUM, "train.review_balance": True},
     "evokd-uncertainty-mixed-even-br": {**EUM, "synthesize.label_quota": "even", "train.review_balance": True},
 }
 

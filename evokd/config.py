@@ -174,7 +174,7 @@ class SynthesizeConfig(_Block):
     # the previous student is least sure of kept (all "hard"). evokd-uncertainty: evokd, its hard
     # samples the n_hard least sure among analysis-guided candidates. evokd-gen-labels (LLM
     # teacher only): evokd, each text labelled by the generation call itself, no label call.
-    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd"
+    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd-uncertainty"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
@@ -182,7 +182,7 @@ class SynthesizeConfig(_Block):
     # Simulated teacher, evokd strategies: the share of those candidates drawn by the analysis
     # (near the last mistakes, weak labels); the rest are drawn at random, as an LLM asked for
     # hard samples also writes ordinary ones.
-    guided_share: float = Field(1.0, ge=0.0, le=1.0)
+    guided_share: float = Field(0.5, ge=0.0, le=1.0)
     # How the hard samples are spread over the labels (NER: entity types), whatever the
     # analysis says is weak: "none" = at most 40 % of them from one label; "even" = a quota of
     # n_hard / labels each (rounded up), slots a label cannot fill going to the hardest of any
