@@ -144,12 +144,12 @@ def main() -> None:
         merge(args.merge, args.out)
         return
 
-    base = {}
+    set_params = {}  # --set: every strategy's params (not `base`, the round-0 folder below)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--set {item}: expected KEY=VALUE")
-        base[key] = yaml.safe_load(value)
+        set_params[key] = yaml.safe_load(value)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evokd.rounds import analyze, prepare
     from evokd.teachers import make_teacher
@@ -162,7 +162,7 @@ def main() -> None:
         base = args.work / f"seed{seed}" / "round0"
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
-        cfg0 = make_config(args.params, seed, args.rounds, {}, base)
+        cfg0 = make_config(args.params, seed, args.rounds, {}, set_params)
         metric = get_task(cfg0.task).metric
         with cwd(base):  # round 0, as the stages prepare and analyze@0 make it
             prepare.run(cfg0)
@@ -179,7 +179,7 @@ def main() -> None:
                 work = args.work / f"seed{seed}" / name
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(base, work)
-                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name], base)
+                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name], set_params)
                 with cwd(work):
                     rows = run_rounds(cfg, args.rounds)
                 if not args.keep_models:
