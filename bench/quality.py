@@ -29,17 +29,31 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Strategy name -> overrides of params.yaml (dotted keys). Ablations of the evokd strategy too.
+# Strategy name -> overrides of the params file (dotted keys). Each names every synthesize key
+# it depends on, so that a name means the same thing whatever the params file's defaults are;
+# `default` is the params file as it is. Ablations of the evokd strategy too.
+EVOKD = {"synthesize.strategy": "evokd", "synthesize.guided_share": 1.0, "synthesize.label_quota": "none"}
+EVOKD_UNC = {**EVOKD, "synthesize.strategy": "evokd-uncertainty"}
+EUM = {**EVOKD_UNC, "synthesize.guided_share": 0.5}  # evokd-uncertainty-mixed
 STRATEGIES = {
-    "evokd": {},
+    "default": {},
+    "evokd": EVOKD,
     "random": {"synthesize.strategy": "random"},
     "uncertainty": {"synthesize.strategy": "uncertainty"},
-    "evokd-no-easy": {"synthesize.n_easy": 0, "synthesize.n_hard": "n_total"},
-    "evokd-no-review": {"train.review_ratio": 0.0},
-    "evokd-uncertainty": {"synthesize.strategy": "evokd-uncertainty"},
-    "evokd-frozen": {"train.freeze_embeddings": True},
-    "evokd-mixed": {"synthesize.guided_share": 0.5},
-    "evokd-uncertainty-mixed": {"synthesize.strategy": "evokd-uncertainty", "synthesize.guided_share": 0.5},
+    "evokd-no-easy": {**EVOKD, "synthesize.n_easy": 0, "synthesize.n_hard": "n_total"},
+    "evokd-no-review": {**EVOKD, "train.review_ratio": 0.0},
+    "evokd-uncertainty": EVOKD_UNC,
+    "evokd-frozen": {**EVOKD, "train.freeze_embeddings": True},
+    "evokd-mixed": {**EVOKD, "synthesize.guided_share": 0.5},
+    "evokd-uncertainty-mixed": EUM,
+    # Levers of issue 14: hard samples spread evenly over the labels (synthesize.label_quota),
+    # a replay that evens out new + review (train.review_balance).
+    "evokd-even": {**EVOKD, "synthesize.label_quota": "even"},
+    "evokd-uncertainty-even": {**EVOKD_UNC, "synthesize.label_quota": "even"},
+    "evokd-uncertainty-mixed-even": {**EUM, "synthesize.label_quota": "even"},
+    "evokd-balanced-review": {**EVOKD, "train.review_balance": True},
+    "evokd-uncertainty-mixed-br": {**EUM, "train.review_balance": True},
+    "evokd-uncertainty-mixed-even-br": {**EUM, "synthesize.label_quota": "even", "train.review_balance": True},
 }
 
 
@@ -53,10 +67,12 @@ def cwd(path: Path):
         os.chdir(old)
 
 
-def make_config(params_file: Path, seed: int, rounds: int, overrides: dict):
+def make_config(params_file: Path, seed: int, rounds: int, overrides: dict, base: dict | None = None):
+    """The params file with `base` (--set, every strategy) and then the strategy's overrides."""
     from evokd.config import parse_config
 
     data = yaml.safe_load(params_file.read_text())
+    overrides = {**(base or {}), **overrides}
     for key in ("train", "test", "dev"):
         if data["dataset"].get(key):
             data["dataset"][key] = str((params_file.parent / data["dataset"][key]).resolve())
@@ -110,7 +126,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--strategies", nargs="+", default=["evokd", "random", "uncertainty", "full"],
+    parser.add_argument("--strategies", nargs="+", default=["default", "random", "uncertainty", "full"],
                         choices=[*STRATEGIES, "full"])
     parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the (slow) full baseline")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "evokd-bench")
@@ -118,6 +134,9 @@ def main() -> None:
                         help="keep every round's checkpoint under --work (87 MB each: ~5 GB per seed "
                              "for 7 strategies of 8 rounds); by default a run's models are deleted "
                              "once it is scored, its data and scores are kept")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param for every strategy (dotted key, YAML value), e.g. "
+                             "--set shots=1 --set train.threads=1")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="join these result files into --out and print the table (runs nothing)")
@@ -126,6 +145,12 @@ def main() -> None:
         merge(args.merge, args.out)
         return
 
+    set_params = {}  # --set: every strategy's params (not `base`, the round-0 folder below)
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item}: expected KEY=VALUE")
+        set_params[key] = yaml.safe_load(value)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evokd.rounds import analyze, prepare, probe
     from evokd.teachers import make_teacher
@@ -138,7 +163,7 @@ def main() -> None:
         base = args.work / f"seed{seed}" / "round0"
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
-        cfg0 = make_config(args.params, seed, args.rounds, {})
+        cfg0 = make_config(args.params, seed, args.rounds, {}, set_params)
         metric = get_task(cfg0.task).metric
         with cwd(base):  # round 0, as the stages prepare, probe and analyze@0 make it
             prepare.run(cfg0)
@@ -156,7 +181,7 @@ def main() -> None:
                 work = args.work / f"seed{seed}" / name
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(base, work)
-                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name])
+                cfg = make_config(args.params, seed, args.rounds, STRATEGIES[name], set_params)
                 with cwd(work):
                     rows = run_rounds(cfg, args.rounds)
                 if not args.keep_models:

@@ -352,7 +352,7 @@ class SynthesizeConfig(_Block):
     # the previous student is least sure of kept (all "hard"). evokd-uncertainty: evokd, its hard
     # samples the n_hard least sure among analysis-guided candidates. evokd-gen-labels (LLM
     # teacher only): evokd, each text labelled by the generation call itself, no label call.
-    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd"
+    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd-uncertainty"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
@@ -360,7 +360,13 @@ class SynthesizeConfig(_Block):
     # Simulated teacher, evokd strategies: the share of those candidates drawn by the analysis
     # (near the last mistakes, weak labels); the rest are drawn at random, as an LLM asked for
     # hard samples also writes ordinary ones.
-    guided_share: float = Field(1.0, ge=0.0, le=1.0)
+    guided_share: float = Field(0.5, ge=0.0, le=1.0)
+    # How the hard samples are spread over the labels (NER: entity types), whatever the
+    # analysis says is weak: "none" = at most 40 % of them from one label; "even" = a quota of
+    # n_hard / labels each (rounded up), slots a label cannot fill going to the hardest of any
+    # label. Simulated teacher: its pick of hard candidates. LLM teacher (guided strategies):
+    # each generation conversation is asked for its hard texts label by label.
+    label_quota: Literal["none", "even"] = "none"
     # LLM teacher, strategies uncertainty and evokd-uncertainty: generate this many times the
     # samples to keep (uncertainty: n_hard + n_easy; evokd-uncertainty: n_hard), so that the
     # student has candidates to rank. Every candidate costs completion tokens.
@@ -431,6 +437,10 @@ class TrainConfig(_Block):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     # Replay: this many earlier samples (seed + earlier rounds) per new sample.
     review_ratio: float = Field(1.0, ge=0.0)
+    # Draw the replay so that new + review is as even over the labels as the earlier data
+    # allows (a batch piled onto one label is answered by replaying the others), instead of a
+    # review balanced on its own. Classification only (NER sentences have no one label).
+    review_balance: bool = False
     # Keep the word-embedding matrix (11.7M of MiniLM's 22.7M weights) as pretrained: no dense
     # gradient and no optimizer state for it. Faster on CPU; see BENCHMARKS.md for quality.
     freeze_embeddings: bool = False
@@ -533,6 +543,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
             ("synthesize.candidates", not simulated or syn.strategy == "random",
              "the simulated teacher's strategies that rank a pool draw (all but random)"),
             ("synthesize.guided_share", not (simulated and guided), "the simulated teacher's evokd strategies"),
+            ("synthesize.label_quota", not guided, "the guided strategies (evokd, evokd-*)"),
             ("synthesize.overgenerate", simulated or syn.strategy not in RANKED_STRATEGIES,
              "the LLM teacher's uncertainty strategies (the simulated one ranks its `candidates`)"),
             ("synthesize.batches", simulated, "the LLM teacher"),
@@ -543,6 +554,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
         ],
         "label": [("teacher.label_noise", not simulated, "the simulated teacher"), prompts],
         "analyze": [prompts],
+        "train": [("train.review_balance", cfg.task == "ner", "classification (NER sentences have no one label)")],
     }
     out = []
     for key, ignored, reader in rules.get(verb, []):

@@ -61,7 +61,7 @@ def test_two_queued_experiments_share_one_cache(project, fake_openai, tmp_path):
     cache = tmp_path / "shared-teacher-cache"  # absolute, outside the repo: both runs see it
     # One round; the two experiments differ only in train.epochs, so probe, analyze@0, synthesize@1
     # and label@1 make the same requests in both (a race on the cache), analyze@1 different ones.
-    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
+    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "synthesize.strategy": "evokd", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
                                "teacher.cache_dir": str(cache), "synthesize.batches": 2,
                                "label.batch_size": 4})

@@ -100,8 +100,8 @@ def test_shipped_params_ignore_nothing():
     ({"synthesize__overgenerate": 5}, "synthesize", "synthesize.overgenerate is 5 (default 3)"),
     ({"synthesize__batches": 2}, "synthesize", "synthesize.batches is 2 (default 4)"),
     # guided_share is the evokd strategies' knob
-    ({"synthesize__strategy": "random", "synthesize__guided_share": 0.5}, "synthesize",
-     "synthesize.guided_share is 0.5 (default 1)"),
+    ({"synthesize__strategy": "random", "synthesize__guided_share": 1.0}, "synthesize",
+     "synthesize.guided_share is 1 (default 0.5)"),
     # label noise is simulated; an LLM's noise is its own
     ({"teacher__provider": "openai", "teacher__model": "m", "teacher__label_noise": 0.2}, "label",
      "teacher.label_noise is 0.2 (default 0)"),

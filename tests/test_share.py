@@ -28,6 +28,7 @@ from evokd.teachers.cache import ResponseCache, request_key
 def make_cfg(**teacher):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["teacher"].update(teacher)
+    params["synthesize"].update({"strategy": "evokd"})  # the guided path these tests exercise
     return parse_config(params)
 
 

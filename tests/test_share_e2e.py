@@ -50,7 +50,7 @@ def team(tmp_path_factory):
     base = tmp_path_factory.mktemp("team")
     with FakeOpenAI() as server:
         alice = make_project(base / "alice", slots=2, **{
-            "teacher.provider": "openai", "teacher.model": "fake-model", "teacher.base_url": server.url,
+            "teacher.provider": "openai", "synthesize.strategy": "evokd", "teacher.model": "fake-model", "teacher.base_url": server.url,
             "teacher.backoff_s": 0.01, "synthesize.batches": 2, "label.batch_size": 4})
         head = run(["git", "rev-parse", "HEAD"], alice).stdout.strip()
         run(["dvc", "repro"], alice, env=ENV)

@@ -32,7 +32,7 @@ def make_cfg(server, tmp_path, synthesize=None, label=None, **teacher):
                               "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default"),
                               "backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5, "max_tries": 3,
                               **teacher})
-    params["synthesize"].update({"batches": 4, **(synthesize or {})})
+    params["synthesize"].update({"strategy": "evokd", "batches": 4, **(synthesize or {})})
     params["label"].update(label or {})
     return parse_config(params)
 
@@ -237,7 +237,7 @@ def _stage_dir(tmp_path: Path, server_url: str, **teacher) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": server_url,
                               "prompts": str(ROOT / "prompts/default"), "backoff_s": 0.01, **teacher})
-    params["synthesize"].update({"batches": 6, "n_hard": 6, "n_easy": 0})
+    params["synthesize"].update({"strategy": "evokd", "batches": 6, "n_hard": 6, "n_easy": 0})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
 

@@ -29,6 +29,7 @@ def make_cfg(server, tmp_path):
                               "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default"),
                               "backoff_s": 0.01, "max_backoff_s": 0.05, "timeout_s": 5, "max_tries": 3,
                               "max_concurrency": 1})
+    params["synthesize"].update({"strategy": "evokd"})  # the guided path these tests exercise
     params["label"].update({"batch_size": 4})
     return parse_config(params)
 

@@ -21,7 +21,7 @@ KEY = "sk-planted-E2E-91c0ffee"
 
 
 def test_repro_with_openai_teacher_then_rerun_sends_nothing(project, fake_openai):
-    root = project(slots=2, **{"teacher.provider": "openai", "teacher.model": "fake-model",
+    root = project(slots=2, **{"teacher.provider": "openai", "synthesize.strategy": "evokd", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
                                "synthesize.batches": 2, "label.batch_size": 4})
     env = {"OPENAI_API_KEY": KEY}
@@ -67,7 +67,7 @@ def test_strategies_compare_as_experiments(project, fake_openai):
     """`dvc exp run -S synthesize.strategy=uncertainty` after an evokd run: the round is made
     again (the real round-0 student ranks over-generated candidates), and `dvc metrics diff`
     shows the strategy and the tokens each spent."""
-    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
+    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "synthesize.strategy": "evokd", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
                                "synthesize.batches": 2, "label.batch_size": 4})
     env = {"OPENAI_API_KEY": KEY}
@@ -111,7 +111,7 @@ def test_batch_mode_rerun_waits_on_probe_not_prepare(project, fake_openai):
     """Round 0's teacher work is in stages of its own (probe, analyze@0): while probe's batch is
     pending, `dvc repro` re-runs only it, never prepare (pool embedding, round-0 training), up to
     a finished pipeline."""
-    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "teacher.model": "fake-model",
+    root = project(slots=1, **{"rounds": 1, "teacher.provider": "openai", "synthesize.strategy": "evokd", "teacher.model": "fake-model",
                                "teacher.base_url": fake_openai.url, "teacher.backoff_s": 0.01,
                                "teacher.mode": "batch", "synthesize.batches": 2, "label.batch_size": 4})
     env = {"OPENAI_API_KEY": KEY}

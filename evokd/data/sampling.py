@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from evokd.errors import ConfigError
 
@@ -26,8 +26,13 @@ def draw_seed_set(rows: list[dict], shots: int, seed: int, source: str = "train"
     return seed_set
 
 
-def draw_review(previous: list[dict], n: int, seed: int) -> list[dict]:
-    """A replay sample of `n` earlier samples, balanced over labels where it can be."""
+def draw_review(previous: list[dict], n: int, seed: int, new: list[dict] | None = None) -> list[dict]:
+    """A replay sample of `n` earlier samples, balanced over labels where it can be.
+
+    With `new` (the round's new samples; `train.review_balance`), the review evens out the
+    labels of new + review instead: each pick goes to the label with the fewest samples so far
+    in the two together (ties in label order), so a batch that piles onto one label is
+    answered by replaying the others. Rows without a `label` (NER sentences) share one bucket."""
     if n >= len(previous):
         return list(previous)
     rng = random.Random(seed)
@@ -36,6 +41,13 @@ def draw_review(previous: list[dict], n: int, seed: int) -> list[dict]:
         by_label[row.get("label", "")].append(row)
     pools = {k: rng.sample(v, len(v)) for k, v in sorted(by_label.items())}
     chosen: list[dict] = []
+    if new is not None:
+        have = Counter(row.get("label", "") for row in new)
+        while len(chosen) < n:
+            label = min((lab for lab in pools if pools[lab]), key=lambda lab: (have[lab], lab))
+            chosen.append(pools[label].pop())
+            have[label] += 1
+        return chosen
     while len(chosen) < n:
         for label in list(pools):
             if pools[label] and len(chosen) < n:

@@ -162,6 +162,7 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     leak_index = LeakIndex(read_jsonl(prepared.test), threshold=cfg.label.leak_overlap)
     size = -(-CHUNK // cfg.label.batch_size) * cfg.label.batch_size  # whole labelling requests
     repairs, reasons, kinds, per_label = Counter(), Counter(), Counter(), Counter()
+    per_kind_label: dict[str, Counter] = {}  # accepted samples' labels, per kind (hard, easy, ...)
     pending: list[BatchPending] = []
     n_samples = 0
     agreement = relabel.Agreement()
@@ -205,6 +206,9 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
                     rejected.write(row)
                     reasons[row["reason"]] += 1
             per_label.update(task.label_counts(accepted))
+            for kind in {row.get("kind") or "unknown" for row in accepted}:
+                per_kind_label.setdefault(kind, Counter()).update(
+                    task.label_counts([row for row in accepted if (row.get("kind") or "unknown") == kind]))
         if pending:
             raise BatchPending("; ".join(str(e).split("; re-run")[0] for e in pending)
                                + "; re-run `dvc repro` to collect the replies")
@@ -216,7 +220,12 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
                    f"{cfg.label.max_reject_rate:.0%}): {dict(reasons)}; check the teacher and its prompts")
         log.warning("WARNING: %s", warning)
     result = {"accepted": labelled.count, "rejected": dict(reasons), "reject_rate": round(rate, 4),
-              "warning": warning}
+              "warning": warning,
+              # How the accepted samples spread over the labels (NER: entities per type), in all
+              # and per kind, so that a strategy's imbalance shows without a benchmark (report).
+              "label_counts": {lab: per_label.get(lab, 0) for lab in labels},
+              "label_counts_by_kind": {kind: {lab: c.get(lab, 0) for lab in labels}
+                                       for kind, c in sorted(per_kind_label.items())}}
     synth_meta = rnd.meta("synthesize")
     facts = round_facts(cfg, k, labels, _Tally(total=n_samples), _Tally("kind", kinds),
                         _Tally("reason", reasons), known + labelled.count,

@@ -180,6 +180,31 @@ def _second_labelling_line(second: dict) -> str:
                if second["per_label"] else "") + ".")
 
 
+def label_balance(rounds: list[int], strategy: str) -> list[str]:
+    """The report's section on how each round's accepted samples spread over the labels (NER:
+    entities per type), from the label stage's meta (`label_counts`, per kind in
+    `label_counts_by_kind`): a strategy that piles its samples onto a few labels shows here
+    without a benchmark. Markdown lines; none when no round recorded counts (a run made before
+    the label stage wrote them). Self-contained: it reads only the label metas of `rounds`."""
+    counts = {k: _meta(k, "label").get("label_counts") for k in rounds if k > 0}
+    counts = {k: c for k, c in counts.items() if c is not None}
+    if not counts:
+        return []
+    labels = list(dict.fromkeys(lab for c in counts.values() for lab in c))
+    head = ("| round | kinds | " + " | ".join(labels) + " | largest / smallest |\n|"
+            + "---:|---|" + "---:|" * (len(labels) + 1) + "\n")
+    lines = []
+    for k, c in counts.items():
+        by_kind = _meta(k, "label").get("label_counts_by_kind") or {}
+        kinds = ", ".join(f"{kind} {sum(v.values())}" for kind, v in by_kind.items()) or "-"
+        values = [c.get(lab, 0) for lab in labels]
+        ratio = (f"{max(values) / min(values):.1f}" if min(values) else "∞") if any(values) else "-"
+        lines.append(f"| {k} | {kinds} | " + " | ".join(map(str, values)) + f" | {ratio} |")
+    return [f"Accepted samples per label and round (strategy {strategy}; NER: entities per type). "
+            "A strategy that aims at weak labels can starve the others; the last column is the "
+            "largest count over the smallest.", "", head + "\n".join(lines), ""]
+
+
 def table(rows: list[dict], columns: dict[str, str]) -> str:
     """A Markdown table: round, the task's score columns, samples, teacher tokens, wall time."""
     names = ["round", *columns.values(), "accepted", "rejected", "teacher tokens", "wall s"]
@@ -355,6 +380,7 @@ def sections(cfg: Config, collected: dict) -> list[str]:
         "Per-label F1 after the last round: "
         + ", ".join(f"{lab} {f1:.3f}" for lab, f1 in diag["per_label_f1"].items()) + ".", "",
         _figure("confusion"), "",
+        *label_balance([r["round"] for r in rows], cfg.synthesize.strategy),
         *rounds_section(cfg, rows),
     ]
 

@@ -19,7 +19,7 @@ def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
         atomic_copytree(rnd.previous.model, rnd.model)
         return {"examples": 0, "new": 0, "review": 0, "note": "no accepted samples; student unchanged"}
     review = draw_review(read_jsonl(rnd.previous.train_set), int(round(cfg.train.review_ratio * len(new))),
-                         seed=cfg.seed * 1000 + k)
+                         seed=cfg.seed * 1000 + k, new=new if cfg.train.review_balance else None)
     log = get_task(cfg.task).train(str(rnd.previous.model), new + review, labels, cfg.train, rnd.model,
                                    seed=cfg.seed * 1000 + k, epochs=cfg.train.epochs, desc=f"train@{k}")
     return {**log, "new": len(new), "review": len(review)}

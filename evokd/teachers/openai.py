@@ -58,6 +58,32 @@ def split_evenly(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
 
+def hard_quotas(labels: list[str], per_batch: list[int]) -> list[dict[str, int]]:
+    """`synthesize.label_quota: even` for the LLM teacher: each conversation's hard texts per
+    label. The round's hard texts go round-robin over the labels and each conversation takes
+    the next slice, so the round's counts differ by at most one between labels (24 over 6
+    labels in 4 conversations of 6: 4 each) whatever the analysis calls weak."""
+    if not labels:
+        return [{} for _ in per_batch]
+    out, start = [], 0
+    for n in per_batch:
+        counts: dict[str, int] = {}
+        for i in range(start, start + n):
+            counts[labels[i % len(labels)]] = counts.get(labels[i % len(labels)], 0) + 1
+        out.append({lab: counts[lab] for lab in labels if lab in counts})
+        start += n
+    return out
+
+
+def quota_line(counts: dict[str, int]) -> str:
+    """The sentence the guided templates append to their hard request (placeholder
+    `$hard_quota`); empty without quotas, so the prompt is then what it always was."""
+    if not counts:
+        return ""
+    return (" Spread the hard texts over the labels exactly like this: "
+            + ", ".join(f"{n} for {lab}" for lab, n in counts.items()) + ".")
+
+
 def _rng(*parts: object) -> random.Random:
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
@@ -343,6 +369,8 @@ class OpenAITeacher(Teacher):
         rng.shuffle(wrong)
         rng.shuffle(right)
         analysis = request.analysis or {}
+        quotas = (hard_quotas(request.labels, hard_n) if cfg.synthesize.label_quota == "even"
+                  else [{} for _ in hard_n])
         plan, requests = [], []
         for b in range(batches):
             if hard_n[b] + easy_n[b] == 0:
@@ -355,7 +383,8 @@ class OpenAITeacher(Teacher):
                 weak_labels=", ".join(analysis.get("weak_labels") or []) or "(none named)",
                 wrong_examples=data_block("wrong_answers", [fmt(r) for r in shown_wrong]),
                 correct_examples=data_block("right_answers", [fmt(r) for r in shown_right]),
-                n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b])
+                n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b],
+                hard_quota=quota_line(quotas[b]))
             plan.append((b, hard_n[b], easy_n[b], messages))
             requests.append(ChatRequest(messages, self._sampling(kind, request.labels),
                                         draw=self._draw(k, b)))

@@ -13,6 +13,7 @@ seed set and anything that leaks the test split).
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections import Counter, defaultdict
 from typing import Callable
@@ -54,6 +55,32 @@ def draw_weighted(chosen: list[int], order: list[str], buckets: dict[str, list[i
         if not bucket:
             live.remove(b)
     return chosen
+
+
+def hard_cap(quota: str, n_hard: int, n_buckets: int) -> int:
+    """The most hard samples one label (entity type) may take: `synthesize.label_quota` "even"
+    gives each of the `n_buckets` an equal share, "none" keeps the old bound of 40 %."""
+    if quota == "even":
+        return max(1, math.ceil(n_hard / max(1, n_buckets)))
+    return max(1, math.ceil(0.4 * n_hard))
+
+
+def take_capped(order, key: Callable[[int], str], n: int, cap: int, taken: list[int] | None = None,
+                eligible: Callable[[int], bool] = lambda j: True) -> list[int]:
+    """Extend `taken` with items of `order` (hardest first) up to `n`, at most `cap` per key;
+    items already taken count against their key's cap."""
+    out = list(taken or [])
+    have = set(out)
+    per_key = Counter(key(j) for j in out)
+    for j in order:
+        j = int(j)
+        if len(out) >= n:
+            break
+        if j not in have and eligible(j) and per_key[key(j)] < cap:
+            out.append(j)
+            have.add(j)
+            per_key[key(j)] += 1
+    return out
 
 
 def spread_over(items: list[int], key: Callable[[int], str], n: int) -> list[int]:
@@ -182,17 +209,15 @@ class SimulatedTeacher(Teacher):
         predicted = probs.argmax(1)
         correct = np.array([names[predicted[j]] == pool[i]["label"] for j, i in enumerate(candidates)])
         # Hard: lowest gold probability (evokd: what the student gets most wrong) or smallest
-        # margin (evokd-uncertainty: least sure), at most 40 % from one label so that one weak
-        # label does not crowd out the rest.
+        # margin (evokd-uncertainty: least sure), spread over the labels by
+        # `synthesize.label_quota` so that one weak label does not crowd out the rest.
         hardness = margin if strategy == "evokd-uncertainty" else p_gold
-        cap = max(1, int(np.ceil(0.4 * request.n_hard)))
-        per_label: Counter = Counter()
-        hard: list[int] = []
-        for j in np.argsort(hardness, kind="stable"):
-            lab = pool[candidates[j]]["label"]
-            if len(hard) < request.n_hard and per_label[lab] < cap:
-                hard.append(int(j))
-                per_label[lab] += 1
+        order = np.argsort(hardness, kind="stable")
+        quota = self.cfg.synthesize.label_quota
+        label_of = lambda j: pool[candidates[j]]["label"]  # noqa: E731
+        hard = take_capped(order, label_of, request.n_hard, hard_cap(quota, request.n_hard, len(request.labels)))
+        if quota == "even":  # slots a label could not fill go to the hardest of any label
+            hard = take_capped(order, label_of, request.n_hard, request.n_hard, taken=hard)
         # Easy: ones the student gets right, spread over labels (they guard against forgetting).
         rest = [j for j in range(len(candidates)) if j not in set(hard) and correct[j]]
         rng.shuffle(rest)

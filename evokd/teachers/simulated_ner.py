@@ -21,7 +21,7 @@ import numpy as np
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
-from evokd.teachers.simulated import SimulatedTeacher, draw_weighted, spread_over
+from evokd.teachers.simulated import SimulatedTeacher, draw_weighted, hard_cap, spread_over, take_capped
 
 NO_ENTITY = "O"  # bucket of sentences without entities
 
@@ -84,17 +84,16 @@ class SimulatedNerTeacher(SimulatedTeacher):
         # evokd: the lowest gold-tag probability first; evokd-uncertainty: the smallest margin.
         hardness = (np.array([sentence_margin(p) for p in probs]) if strategy == "evokd-uncertainty"
                     else np.array(p_gold))
-        cap = max(1, int(np.ceil(0.4 * request.n_hard)))
-        per_type: Counter = Counter()
-        hard: list[int] = []
-        for j in np.argsort(hardness, kind="stable"):
-            if len(hard) < request.n_hard and not correct[j] and per_type[lead[j]] < cap:
-                hard.append(int(j))
-                per_type[lead[j]] += 1
-        for j in np.argsort(hardness, kind="stable"):  # fill with the least sure right ones
-            if len(hard) < request.n_hard and int(j) not in hard and per_type[lead[j]] < cap:
-                hard.append(int(j))
-                per_type[lead[j]] += 1
+        # Wrong sentences first, then the least sure right ones, spread over the types that make
+        # them hard (sentences without entities are a bucket of their own) by
+        # `synthesize.label_quota`.
+        order = np.argsort(hardness, kind="stable")
+        quota = self.cfg.synthesize.label_quota
+        cap = hard_cap(quota, request.n_hard, len(request.labels) + 1)
+        hard = take_capped(order, lead.__getitem__, request.n_hard, cap, eligible=lambda j: not correct[j])
+        hard = take_capped(order, lead.__getitem__, request.n_hard, cap, taken=hard)
+        if quota == "even":  # slots a type could not fill go to the hardest of any type
+            hard = take_capped(order, lead.__getitem__, request.n_hard, request.n_hard, taken=hard)
         rest = [j for j in range(len(candidates)) if j not in set(hard) and correct[j]]
         rng.shuffle(rest)
         easy = spread_over(rest, lambda j: lead[j], request.n_easy)
