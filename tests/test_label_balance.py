@@ -146,7 +146,7 @@ def test_report_shows_label_balance_per_round(tmp_path, monkeypatch):
     write_json(Round(1).meta("label"), {"accepted": 8})
     write_json(Round(2).meta("label"), {"accepted": 6})
     assert report.label_balance([0, 1, 2], "evokd") == []
-    assert json.loads((tmp_path / "metrics/summary.json").read_text())["rounds_completed"] == 2
+    assert json.loads((tmp_path / "metrics/summary.json").read_text())["rounds_run"] == 2
 
 
 # -- the LLM teacher: quotas in the generation request ----------------------------------------
