@@ -34,9 +34,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from evokd.errors import BudgetExceeded, TeacherError
 from evokd.io import atomic_write_text
@@ -220,50 +221,46 @@ class SharedLedger:
     def _write(self, tokens: int, usd: float) -> None:
         atomic_write_text(self.path, json.dumps({"tokens": tokens, "usd": round(usd, 10)}) + "\n")
 
-    def _locked(self):
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        """The ledger to this thread and this process alone (a thread lock, then the file lock
+        that other processes sharing the cache folder take)."""
         from filelock import Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._file_lock.acquire()
-        except Timeout:
-            raise TeacherError(f"the teacher spending ledger's lock {self._file_lock.lock_file} was "
-                               f"held for over {LEDGER_LOCK_TIMEOUT_S:g} s; if no evokd process is "
-                               f"running, delete it") from None
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._file_lock.acquire()
+            except Timeout:
+                raise TeacherError(f"the teacher spending ledger's lock {self._file_lock.lock_file} was "
+                                   f"held for over {LEDGER_LOCK_TIMEOUT_S:g} s; if no evokd process is "
+                                   f"running, delete it") from None
+            try:
+                yield
+            finally:
+                self._file_lock.release()
 
     def totals(self) -> tuple[int, float]:
         """(tokens, USD) paid through the folder so far, reservations of tries in flight included."""
-        with self._lock:
-            self._locked()
-            try:
-                return self._read()
-            finally:
-                self._file_lock.release()
+        with self._held():
+            return self._read()
 
     def reserve(self, tokens: int, usd: float) -> bool:
         """Add a try's worst case if the total stays within the cap; False (nothing added) if not."""
-        with self._lock:
-            self._locked()
-            try:
-                paid, paid_usd = self._read()
-                if (self.max_tokens is not None and paid + tokens > self.max_tokens) or (
-                        self.max_usd is not None and paid_usd + usd > self.max_usd):
-                    self.seen = (paid, paid_usd)
-                    return False
-                self._write(paid + tokens, paid_usd + usd)
-                return True
-            finally:
-                self._file_lock.release()
+        with self._held():
+            paid, paid_usd = self._read()
+            if (self.max_tokens is not None and paid + tokens > self.max_tokens) or (
+                    self.max_usd is not None and paid_usd + usd > self.max_usd):
+                self.seen = (paid, paid_usd)
+                return False
+            self._write(paid + tokens, paid_usd + usd)
+            return True
 
     def add(self, tokens: int, usd: float) -> None:
         """Change the total by (tokens, usd), e.g. a reservation settled to what was billed."""
-        with self._lock:
-            self._locked()
-            try:
-                paid, paid_usd = self._read()
-                self._write(max(0, paid + tokens), max(0.0, paid_usd + usd))
-            finally:
-                self._file_lock.release()
+        with self._held():
+            paid, paid_usd = self._read()
+            self._write(max(0, paid + tokens), max(0.0, paid_usd + usd))
 
     def exceeded(self, next_reserve: int, cache_hint: str = "") -> BudgetExceeded:
         paid, paid_usd = self.seen

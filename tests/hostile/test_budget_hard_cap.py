@@ -113,7 +113,7 @@ R_PROMPT = estimate_prompt_tokens(MESSAGES)
     ("free", (R_PROMPT, 50)),
 ])
 def test_odd_usage_is_charged_as_the_reservation_never_as_zero(usage, charged):
-    assert _tokens({"content": "ok", "usage": usage}, ChatRequest(MESSAGES, SAMPLING, "d")) == charged
+    assert _tokens({"content": "ok", "usage": usage}, ChatRequest(MESSAGES, SAMPLING, "d"))[:2] == charged
 
 
 @pytest.mark.parametrize("prompt, completion, charged", [
