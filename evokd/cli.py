@@ -20,7 +20,7 @@ from evokd.errors import EvokdError
 # Help lists the user's tools first, then the stage verbs that `dvc repro` runs (issue 17).
 TOOLS = "Tools"
 STAGES = "Pipeline stages (what dvc repro runs; by hand for one round)"
-STAGE_VERBS = ("prepare", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report")
+STAGE_VERBS = ("prepare", "probe", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report")
 
 
 class _ToolsFirst(typer.core.TyperGroup):
@@ -232,7 +232,7 @@ def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yam
         typer.echo(f"slots.yaml now declares {n} round slots; commit it, then `dvc repro`.")
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS)
 def estimate(model: str = typer.Option(None, "--model", "-m",
                                        help="Price the run with this LLM as the teacher (default: teacher.model)."),
              as_json: bool = typer.Option(False, "--json", help="Print the bill as JSON."),
