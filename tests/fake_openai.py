@@ -270,7 +270,9 @@ class PromptSensitive:
         user = body["messages"][-1]["content"]
         error, seed = self.error(body["messages"]), body.get("seed")
         answers = []
-        for number, text in re.findall(r"^(\d+)\. (.*)$", user, re.MULTILINE):
+        # The texts come one JSON object a line inside the <texts> block (evokd's data fencing).
+        rows = [json.loads(line) for line in re.findall(r'^(\{"id": \d+, "text": .*\})$', user, re.MULTILINE)]
+        for number, text in ((row["id"], row["text"]) for row in rows):
             truth = trec_truth(text) or labels[int(hashlib.sha1(text.encode()).hexdigest(), 16) % len(labels)]
             h = int(hashlib.sha256(f"{seed}/{text}".encode()).hexdigest(), 16)
             if (h % 10_000) / 10_000 < error:  # a slip: another label of the set

@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-planted-PROMPTS-0ddba11"
 LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
-SECOND = "label_disagreement.second_labelling.rate"
 
 
 def label_prompt_words(params: dict, prompts: Path) -> int:
@@ -48,15 +47,20 @@ def label_prompt_words(params: dict, prompts: Path) -> int:
 
 
 def exp_rows(shown: list) -> dict:
-    """name -> (params.yaml data, metrics/summary.json data) of `dvc exp show --json`."""
+    """name -> (params.yaml data, metrics/summary.json data, commit) of `dvc exp show --json`."""
     rows = {}
     for baseline in shown:
         for exp in baseline.get("experiments") or []:
             for rev in exp["revs"]:
                 data = rev["data"]
                 rows[rev["name"]] = (data["params"]["params.yaml"]["data"],
-                                     data["metrics"]["metrics/summary.json"]["data"])
+                                     data["metrics"]["metrics/summary.json"]["data"], rev["rev"])
     return rows
+
+
+def diagnostics(root: Path, commit: str) -> dict:
+    """An experiment's reports/diagnostics.json (not a DVC metric: committed with the experiment)."""
+    return json.loads(run(["git", "show", f"{commit}:reports/diagnostics.json"], root).stdout)
 
 
 def test_prompt_sets_compare_through_dvc_experiments(project, fake_openai):
@@ -84,15 +88,16 @@ def check_comparison(root: Path, seed: int) -> None:
         "default": "prompts/default", "concise": "prompts/concise"}
     default, concise = rows["default"][1], rows["concise"][1]
     # The sloppy labeller disagrees with itself far more (independent slips in both labellings).
-    second = {name: rows[name][1]["label_disagreement"]["second_labelling"] for name in ("default", "concise")}
+    second = {name: diagnostics(root, rows[name][2])["label_disagreement"]["second_labelling"]
+              for name in ("default", "concise")}
     # (accepted samples only: 12 texts per run, less duplicates)
     assert second["default"]["samples"] >= 5 and second["concise"]["samples"] >= 5, second
     assert second["concise"]["rate"] >= second["default"]["rate"] + 0.25, second
     assert default["score"] != concise["score"]  # students trained on other labels
 
     diff = json.loads(run(["dvc", "metrics", "diff", "default", "concise", "--json"], root).stdout)
-    summary = diff["metrics/summary.json"]
-    assert summary[SECOND]["old"] == second["default"]["rate"] and summary[SECOND]["new"] == second["concise"]["rate"]
+    summary = diff["metrics/summary.json"]  # headline metrics only (docs/report.md)
+    assert summary["score"]["old"] == default["score"] and summary["score"]["new"] == concise["score"]
     params_diff = json.loads(run(["dvc", "params", "diff", "default", "concise", "--json"], root).stdout)
     assert params_diff["params.yaml"]["teacher.prompts"] == {"old": "prompts/default", "new": "prompts/concise"}
 
@@ -107,9 +112,9 @@ def check_comparison(root: Path, seed: int) -> None:
 
     shown = run(["dvc", "exp", "show", "--json"], root).stdout
     out = subprocess.run([sys.executable, str(ROOT / "scripts/exp_spread.py"), "--by", "teacher.prompts",
-                          "--metric", "score", "--metric", SECOND, "--json"],
+                          "--metric", "score", "--json"],
                          input=shown, capture_output=True, text=True, check=True).stdout
     spread = {row["group"]["teacher.prompts"]: row for row in json.loads(out)}
-    assert spread["prompts/concise"]["metrics"][SECOND]["mean"] == second["concise"]["rate"]
+    assert spread["prompts/concise"]["metrics"]["score"]["mean"] == concise["score"]
     assert spread["prompts/default"]["metrics"]["score"]["mean"] == default["score"]
     assert spread["prompts/default"]["runs"] == ["default"] and spread["prompts/default"]["seeds"] == [seed]

@@ -123,7 +123,8 @@ def test_estimate_bounds_what_the_server_counts(project, fake_openai):
         verb, k = stage.split("@")
         counted[stage] = json.loads((root / f"data/rounds/{k}/{verb}.meta.json").read_text())["teacher"]
     assert {s: c["requests"] for s, c in counted.items()} == per_stage(bill)
-    assert sum(per_stage(bill).values()) == fake_openai.count() == 13
+    # probe 2 + 3, analyze@0 1, then per round 2 generation + 2 labelling + 1 second + 1 analysis
+    assert sum(per_stage(bill).values()) == fake_openai.count() == 5 + 1 + 2 * 6
     estimated = per_stage(bill, "prompt_tokens")
     for stage, c in counted.items():
         assert 0 < c["prompt_tokens"] <= estimated[stage], stage

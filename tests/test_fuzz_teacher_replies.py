@@ -12,7 +12,6 @@ suite stays fast; the example counts are in RELIABILITY.md.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -160,17 +159,21 @@ def test_json_nested_within_the_limit_still_parses():
     assert extract_json('{"labels": [{"id": 1, "label": "LOC", "x": %s}]}' % inner)["labels"][0]["label"] == "LOC"
 
 
-@pytest.mark.parametrize("reply", [
-    "[1," * 400_000 + "x",                                  # 1.6 MB, 400k commas (was quadratic)
-    '{"labels": [' + '{"id": 1, "label": "LOC"},' * 100_000 + ']}',  # 2.6 MB, valid after comma repair
-    "```" * 200_000,                                        # fences with nothing inside
-    "{" * 300_000 + "prose" + "}" * 10,                    # unbalanced brackets
-    "x" * 5_000_000,                                        # 5 MB of prose
+@pytest.mark.parametrize("reply, outcome", [
+    ("[1," * 400_000 + "x", "too_deep"),                   # 1.6 MB, 400k commas (was quadratic)
+    ('{"labels": [' + '{"id": 1, "label": "LOC"},' * 100_000 + ']}', 100_000),  # 2.6 MB, valid after comma repair
+    ("```" * 200_000, "not_json"),                         # fences with nothing inside
+    ("{" * 300_000 + "prose" + "}" * 10, "too_deep"),      # unbalanced brackets
+    ("x" * 5_000_000, "not_json"),                         # 5 MB of prose
 ])
-def test_huge_replies_are_read_in_linear_time(reply):
-    start = time.perf_counter()
-    extract_json(reply)
-    assert time.perf_counter() - start < 10.0
+def test_huge_replies_are_read_to_an_outcome(reply, outcome):
+    """Huge and pathological replies end in a value or a named reason, never a RecursionError or
+    MemoryError. How fast: `python bench/parse_speed.py` (speed is benchmarked, not timed here)."""
+    value = extract_json(reply)
+    if isinstance(outcome, str):
+        assert isinstance(value, ParseFailure) and value.reason == outcome
+    else:
+        assert len(value["labels"]) == outcome
 
 
 # -- the LLM teacher's readers, then the label stage's validation ---------------------------------
