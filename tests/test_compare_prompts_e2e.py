@@ -106,7 +106,7 @@ def check_comparison(root: Path, seed: int) -> None:
     for plot in plots["data"].values():
         for item in plot:
             for point in item["content"]["data"]["values"]:
-                if point["field"] == "score":
+                if point.get("field") == "score":  # the score-per-round plot (others have no "field")
                     by_rev.setdefault(point["rev"], []).append(float(point["score"]))
     assert set(by_rev) == {"default", "concise"} and by_rev["default"] != by_rev["concise"], by_rev
 
