@@ -63,7 +63,7 @@ def test_two_rounds_with_a_reasoning_model(project, where):
         assert "teacher.temperature is 0.9 but is not sent" in logs
         assert "teacher.label_temperature is 0 but is not sent" in logs
         report = (root / "reports/report.md").read_text()
-        assert f"({256 * 15} of the completion tokens hidden reasoning)" in report
+        assert f"({256 * n} of the completion tokens hidden reasoning)" in report
         assert "teacher.prices checked 2026-12-02" in report
         for path in root.rglob("*"):
             if path.is_file() and path.stat().st_size < 5_000_000:
