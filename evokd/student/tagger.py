@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from evokd.config import TrainConfig
+from evokd.progress import progress
 from evokd.student.backbone import load_weights, setup_torch
 from evokd.student.batches import bucketed_batches, pad_batch
 from evokd.student.loop import fit
