@@ -86,6 +86,9 @@ label_items = st.lists(st.fixed_dictionaries({
 def make_teacher(tmp_path: Path, task: str = "classification") -> OpenAITeacher:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["task"] = task
+    if task == "ner":  # CoNLL files, without TREC's task context
+        params["dataset"] = {"train": str(ROOT / "data/raw/conll2003/train.txt.gz"),
+                             "test": str(ROOT / "data/raw/conll2003/test.txt.gz"), "format": "conll"}
     params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": "http://127.0.0.1:9/v1",
                               "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default")})
     params["synthesize"].update({"strategy": "evokd", "batches": 2, "n_hard": 3, "n_easy": 1})

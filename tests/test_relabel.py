@@ -125,7 +125,8 @@ def _responder(seed: int):
         user = body["messages"][-1]["content"]
         second = body.get("seed") != seed
         out = []
-        for n, text in re.findall(r"^(\d+)\. (.*)$", user, re.MULTILINE):
+        rows = [json.loads(line) for line in re.findall(r'^(\{"id": \d+, "text": .*\})$', user, re.MULTILINE)]
+        for n, text in ((row["id"], row["text"]) for row in rows):
             label = {"Who": "HUM", "Where": "LOC", "What": "DESC"}[text.split()[0]]
             if second and label == "HUM":
                 label = "LOC"

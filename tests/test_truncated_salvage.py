@@ -89,7 +89,7 @@ def make_teacher(tmp_path: Path) -> OpenAITeacher:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": "http://127.0.0.1:9/v1",
                               "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default")})
-    params["synthesize"].update({"batches": 1, "n_hard": 3, "n_easy": 2})
+    params["synthesize"].update({"strategy": "evokd", "batches": 1, "n_hard": 3, "n_easy": 2})
     params["label"].update({"batch_size": 4})
     return OpenAITeacher(parse_config(params), api_key=None, client=object())
 
