@@ -88,6 +88,12 @@ def estimate_prompt_tokens(messages: list[dict], response_format: Any = None) ->
     return total
 
 
+def _limits(max_tokens: Optional[int], max_usd: Optional[float]) -> list[str]:
+    """The caps that are set, as the params that set them (for a BudgetExceeded message)."""
+    return ([f"teacher.budget.max_tokens={max_tokens}"] if max_tokens is not None else []) + (
+        [f"teacher.budget.max_usd={max_usd}"] if max_usd is not None else [])
+
+
 class Ledger:
     """Running totals for one pipeline, checked against the budget before each request; with a
     `SharedLedger`, every try sent is also metered there (`meter`)."""
@@ -133,11 +139,7 @@ class Ledger:
         return cost
 
     def exceeded(self, next_reserve: int, unsent: int) -> BudgetExceeded:
-        limits = []
-        if self.max_tokens is not None:
-            limits.append(f"teacher.budget.max_tokens={self.max_tokens}")
-        if self.max_usd is not None:
-            limits.append(f"teacher.budget.max_usd={self.max_usd}")
+        limits = _limits(self.max_tokens, self.max_usd)
         return BudgetExceeded(
             f"teacher budget reached: this pipeline has used {self.tokens} tokens "
             f"(${self.usd:.4f}) and the next request could take up to {next_reserve} more, which "
@@ -264,11 +266,7 @@ class SharedLedger:
 
     def exceeded(self, next_reserve: int, cache_hint: str = "") -> BudgetExceeded:
         paid, paid_usd = self.seen
-        limits = []
-        if self.max_tokens is not None:
-            limits.append(f"teacher.budget.max_tokens={self.max_tokens}")
-        if self.max_usd is not None:
-            limits.append(f"teacher.budget.max_usd={self.max_usd}")
+        limits = _limits(self.max_tokens, self.max_usd)
         return BudgetExceeded(
             f"teacher budget reached: the runs sharing this response cache folder have paid "
             f"{paid} tokens (${paid_usd:.4f}, {self.path}) and the next request could take up to "
