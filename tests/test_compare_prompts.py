@@ -74,7 +74,9 @@ def test_exp_spread_refuses_what_is_not_exp_show_json():
 
 
 def _label_request(system: str, texts: list[str], seed: int = 42) -> dict:
-    user = "\n".join(f"{n}. {t}" for n, t in enumerate(texts, 1))
+    # evokd's data fencing: one JSON object a line inside a <texts> block
+    rows = "\n".join(json.dumps({"id": n, "text": t}) for n, t in enumerate(texts, 1))
+    user = f"Label these texts.\n<texts>\n{rows}\n</texts>"
     return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}], "seed": seed,
             "response_format": {"type": "json_schema", "json_schema": {"name": "evokd_label"}}}
 
@@ -92,6 +94,7 @@ def test_prompt_sensitive_teacher_writes_and_labels_by_its_prompt():
     assert instruction_words([{"role": "system", "content": sloppy}, {"role": "user", "content": careful}]) < 30
     for system, low, high in ((careful, 0.0, 0.12), (sloppy, 0.38, 0.62)):
         answers = json.loads(teacher(_label_request(system, texts))["content"])["labels"]
+        assert len(answers) == len(texts)
         wrong = sum(a["label"] != trec_truth(texts[a["id"] - 1]) for a in answers)
         assert low <= wrong / len(texts) <= high, (system, wrong)
     # another draw (sampling seed) slips on other texts
