@@ -1,6 +1,6 @@
 """Peak memory of the label stage against the round's size: N synthetic samples streamed through
 labelling (the simulated teacher, gold labels from the TREC pool), validation, dedup and the
-leakage check against the TREC test split, by the real `evokd.rounds.label.run`.
+leakage check against the TREC test split, by the real label stage (`stages/label.py`).
 
 Each size runs in a fresh process, twice: once under tracemalloc (peak Python allocations during
 the stage) and once without it (peak resident set size of the process, ru_maxrss, which includes
@@ -80,7 +80,7 @@ def one(folder: Path, traced: bool) -> dict:
 
     from evokd.config import parse_config
     from evokd.io import read_jsonl
-    from evokd.rounds import label
+    from stages.label import label
     from evokd.teachers.simulated import SimulatedTeacher
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -94,7 +94,7 @@ def one(folder: Path, traced: bool) -> dict:
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
     start = time.perf_counter()
-    result = label.run(cfg, 1, teacher)
+    result = label(cfg, 1, teacher)
     out["wall_s"] = round(time.perf_counter() - start, 1)
     if traced:
         out["stage_peak_mib"] = round((tracemalloc.get_traced_memory()[1] - base) / 2**20, 1)

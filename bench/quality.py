@@ -1,6 +1,6 @@
 """Quality benchmark: score per round for each synthesis strategy, over several seeds.
 
-Runs the pipeline's own step functions in-process (no DVC, to keep process start-up out of the
+Runs the stage scripts' own steps (stages/*.py) in-process (no DVC, to keep process start-up out of the
 measurement) in a scratch folder per (strategy, seed). Round 0 (prepare: seed set, pool
 embedding, round-0 student; probe, its first feedback on fresh texts; then analyze@0, the
 teacher's first analysis) is shared by every
@@ -90,17 +90,21 @@ def make_config(params_file: Path, seed: int, rounds: int, overrides: dict, base
 def run_rounds(cfg, rounds: int) -> list[dict]:
     from evokd.io import read_json
     from evokd.paths import Round
-    from evokd.rounds import analyze, evaluate, label, synthesize, train
     from evokd.teachers import make_teacher
+    from stages.analyze import analyze
+    from stages.evaluate import evaluate
+    from stages.label import label
+    from stages.synthesize import synthesize
+    from stages.train import train
 
     teacher = make_teacher(cfg)
     scores = [read_json(Round(0).scores)]
-    for k in range(1, rounds + 1):
-        synthesize.run(cfg, k, teacher)
-        label.run(cfg, k, teacher)
-        train.run(cfg, k)
-        evaluate.run(cfg, k)
-        analyze.run(cfg, k, teacher)
+    for k in range(1, rounds + 1):  # one round: the five stage scripts' steps, in dvc.yaml's order
+        synthesize(cfg, k, teacher)
+        label(cfg, k, teacher)
+        train(cfg, k)
+        evaluate(cfg, k)
+        analyze(cfg, k, teacher)
         scores.append(read_json(Round(k).scores))
     return scores
 
@@ -152,7 +156,9 @@ def main() -> None:
             parser.error(f"--set {item}: expected KEY=VALUE")
         set_params[key] = yaml.safe_load(value)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from evokd.rounds import analyze, prepare, probe
+    from stages.analyze import analyze
+    from stages.prepare import prepare
+    from stages.probe import probe
     from evokd.teachers import make_teacher
     from evokd.tasks import get_task
 
@@ -166,9 +172,9 @@ def main() -> None:
         cfg0 = make_config(args.params, seed, args.rounds, {}, set_params)
         metric = get_task(cfg0.task).metric
         with cwd(base):  # round 0, as the stages prepare, probe and analyze@0 make it
-            prepare.run(cfg0)
-            probe.run(cfg0, 0, make_teacher(cfg0))
-            analyze.run(cfg0, 0, make_teacher(cfg0))
+            prepare(cfg0)
+            probe(cfg0, 0, make_teacher(cfg0))
+            analyze(cfg0, 0, make_teacher(cfg0))
         for name in args.strategies:
             t0 = time.perf_counter()
             if name == "full":

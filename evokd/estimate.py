@@ -107,7 +107,7 @@ def priced_config(cfg: Config, model: str | None) -> Config:
 def estimate(cfg: Config, model: str | None = None) -> dict:
     """The bill of `cfg`'s run, per teacher stage and in total (see the module docstring)."""
     from evokd.rounds import relabel
-    from evokd.rounds.label import CHUNK
+    from evokd.rounds.checks import CHUNK
     from evokd.rounds.spending import steps
     from evokd.tasks import get_task
     from evokd.teachers.base import SynthesisRequest
@@ -136,7 +136,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
     seed = [{**row, "id": f"seed-standin-{i}"} for i, row in enumerate(_longest(pool, cfg.shots * len(labels)))]
 
     def probe(k: int) -> list:
-        # As evokd.rounds.probe.run: the feedback-free generation of probe.n_texts texts, then one
+        # As stages/probe.py: the feedback-free generation of probe.n_texts texts, then one
         # label call for the seed examples and those texts together.
         request = SynthesisRequest(round=0, labels=labels, analysis={}, feedback=[], known=seed,
                                    student_dir="", n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
@@ -158,7 +158,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         return plan(teacher.synthesize, request)
 
     def label(k: int) -> list:
-        # As evokd.rounds.label.run: chunks of whole requests, the label call unless the
+        # As stages/label.py: chunks of whole requests, the label call unless the
         # generation wrote the labels, and the second labelling of each chunk.
         texts = _longest(pool, syn.n_hard + syn.n_easy)
         samples = [{"id": f"r{k}-standin-{i}", "text": r["text"]} for i, r in enumerate(texts)]

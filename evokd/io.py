@@ -86,3 +86,11 @@ def iter_jsonl(path: str | Path) -> Iterator[dict]:
 
 def read_jsonl(path: str | Path) -> list[dict]:
     return list(iter_jsonl(path))
+
+
+def save_npy(path: Path, array) -> None:
+    """A numpy array to `path`, atomically (np.save into an atomic_writer handle)."""
+    import numpy as np
+
+    with atomic_writer(path, "wb") as fh:
+        np.save(fh, array)

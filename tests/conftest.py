@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 # Files a project copy needs: the pipeline, its params and the code its stages depend on.
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "slots.yaml", ".dvcignore", ".gitignore"]
-PROJECT_DIRS = ["evokd", "prompts"]
+PROJECT_DIRS = ["evokd", "stages", "prompts"]
 
 
 def trec_subset(dest: Path, per_label: int = 30, test_per_label: int = 8) -> tuple[Path, Path]:

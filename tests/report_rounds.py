@@ -10,7 +10,7 @@ import yaml
 from evokd.config import Config, parse_config
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Round
-from evokd.rounds.plan import write_slots
+from evokd.rounds.slots import write_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import csv_params as params
 
+STAGES = Path(__file__).resolve().parents[1] / "stages"  # the stage scripts dvc.yaml runs
+
 GOOD_TEST = "text,label\nhi there,a\nbye now,b\n"
 
 
@@ -95,7 +97,7 @@ def evokd_prepare(folder: Path, files: dict, over: dict) -> subprocess.Completed
             (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     over = {k: v.format(dir=folder) if isinstance(v, str) else v for k, v in over.items()}
     (folder / "params.yaml").write_text(yaml.safe_dump(params(**over)))
-    return subprocess.run([sys.executable, "-m", "evokd", "prepare"], cwd=folder, capture_output=True,
+    return subprocess.run([sys.executable, str(STAGES / "prepare.py")], cwd=folder, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -112,7 +114,7 @@ def test_bad_input_stops_with_a_clear_message(tmp_path, name):
 
 def test_params_that_are_not_yaml(tmp_path):
     (tmp_path / "params.yaml").write_text("task: [unclosed\n")
-    out = subprocess.run([sys.executable, "-m", "evokd", "prepare"], cwd=tmp_path, capture_output=True,
+    out = subprocess.run([sys.executable, str(STAGES / "prepare.py")], cwd=tmp_path, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "params.yaml: not valid YAML" in out.stderr

@@ -1,6 +1,6 @@
-"""The `evokd` command follows the usual conventions: `--version`, help that lists the user's
-tools before the stage verbs, one meaning per option letter, and exit codes that tell a user
-error (2) from a failure (1, 4) and from a submitted OpenAI batch (3) (docs/cli.md)."""
+"""The `evokd` command and the stage scripts follow the usual conventions: `--version`, help that
+lists the tools, one meaning per option letter, and exit codes that tell a user error (2) from a
+failure (1, 4) and from a submitted OpenAI batch (3) (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from evokd import errors
-from evokd.cli import STAGE_VERBS, Exit, _user_errors, app, exit_code
+from evokd.cli import app
+from evokd.edge import Exit, exit_code, user_errors
 from fake_openai import fake_openai, status  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,11 @@ def test_no_option_letter_means_two_things():
             for short in (o for o in param.opts if re.fullmatch(r"-\w", o)):
                 meaning.setdefault(short, set()).update(longs)
     assert {k: v for k, v in meaning.items() if len(v) > 1} == {}
-    assert meaning["-r"] == {"--remote"} and meaning["-k"] == {"--round"}
+    assert meaning["-r"] == {"--remote"} and meaning["-p"] == {"--params"}
 
 
-def test_help_lists_the_tools_before_the_stage_verbs():
+def test_help_lists_the_tools_and_no_stage_verbs():
+    """A stage runs one way: dvc.yaml's `python stages/<verb>.py` (by hand: `dvc repro <stage>`)."""
     out = CliRunner().invoke(app, ["--help"], terminal_width=120)
     assert out.exit_code == 0
     text = out.output
@@ -64,9 +66,10 @@ def test_help_lists_the_tools_before_the_stage_verbs():
         assert found, (name, text)
         return found.start()
 
-    tools = ["export", "cache", "teacher", "slots"]
-    assert max(where(t) for t in tools) < min(where(v) for v in STAGE_VERBS)
-    assert text.index("Tools") < text.index("Pipeline stages") < where("prepare")
+    for tool in ["estimate", "export", "cache", "teacher", "slots"]:
+        where(tool)
+    for verb in ["prepare", "probe", "plan", "synthesize", "label", "train", "evaluate", "analyze", "report"]:
+        assert not re.search(rf"^\W*{verb}\b", text, re.M), verb
     # Every exit code is in the help, so a user never has to look them up.
     flat = " ".join(text.split())
     for code in ("0 done;", "1 failed (", "2 user error (", "3 OpenAI batch submitted", "4 the teacher or"):
@@ -86,10 +89,10 @@ def test_help_lists_the_tools_before_the_stage_verbs():
     (errors.LaunchError("accelerate launch exited with 1"), 1),
 ])
 def test_each_named_error_exits_with_its_documented_code(error, code, capsys):
-    with pytest.raises(typer.Exit) as stop:
-        with _user_errors():
+    with pytest.raises(SystemExit) as stop:
+        with user_errors():
             raise error
-    assert stop.value.exit_code == exit_code(error) == code
+    assert stop.value.code == exit_code(error) == code
     err = capsys.readouterr().err
     assert str(error) in err and "Traceback" not in err
     assert err.startswith("evokd: " if code == Exit.BATCH_PENDING else "error: ")
@@ -104,8 +107,15 @@ def _params(tmp_path: Path, **teacher) -> Path:
 
 
 def test_exit_codes_of_the_real_command(tmp_path, fake_openai):
-    # 2: the command line is wrong (click's own usage error).
-    assert evokd("train", "--round", "0", cwd=tmp_path).returncode == 2
+    # 2: the command line is wrong (click's own usage error; argparse's for a stage script).
+    assert evokd("slots", "0", cwd=tmp_path).returncode == 2
+    stage = subprocess.run([sys.executable, str(ROOT / "stages/train.py"), "0"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert stage.returncode == 2 and "below 1" in stage.stderr
+    # 2: a stage run where there is no params.yaml: a named error, no traceback.
+    missing = subprocess.run([sys.executable, str(ROOT / "stages/train.py"), "1"], cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "params.yaml" in missing.stderr and "Traceback" not in missing.stderr
     # 2: the endpoint refuses the key: retrying cannot help, the user must change something.
     fake_openai.script(status(401))
     refused = evokd("teacher", "check", "-p", str(_params(tmp_path, provider="openai", model="m",

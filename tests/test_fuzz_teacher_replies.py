@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from evokd.config import parse_config
 from evokd.data.textnorm import LeakIndex
-from evokd.rounds.label import validate
+from evokd.rounds.checks import validate
 from evokd.tasks import get_task
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.openai import OpenAITeacher

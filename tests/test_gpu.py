@@ -127,14 +127,15 @@ def test_tagger_trains_on_gpu_and_predicts_like_cpu(tmp_path):
 
 
 def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
-    """prepare, probe, analyze@0 and one full round through the CLI, as `dvc repro` runs them, with the
+    """prepare, probe, analyze@0 and one full round through the stage scripts, as `dvc repro` runs them, with the
     default `train.device: auto`: every training log says cuda, and the scores are real."""
     import shutil
 
-    from typer.testing import CliRunner
+    import subprocess
+    import sys
 
     from conftest import tiny_params, trec_subset
-    from evokd.cli import app
+    from evokd.rounds.slots import write_slots
 
     project = tmp_path / "project"
     project.mkdir()
@@ -144,11 +145,12 @@ def test_round_stages_run_on_gpu(tmp_path, monkeypatch):
     params["train"]["device"] = "auto"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(project)
-    runner = CliRunner()
-    for args in (["slots", "1"], ["prepare"], ["plan"], ["probe"], ["analyze", "--round", "0"],
-                 *[[v, "--round", "1"] for v in ("synthesize", "label", "train", "evaluate", "analyze")]):
-        result = runner.invoke(app, args)
-        assert result.exit_code == 0, (args, result.output, result.exception)
+    write_slots(1)
+    for args in (["prepare"], ["plan"], ["probe"], ["analyze", "0"],
+                 *[[v, "1"] for v in ("synthesize", "label", "train", "evaluate", "analyze")]):
+        result = subprocess.run([sys.executable, str(ROOT / "stages" / f"{args[0]}.py"), *args[1:]],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, (args, result.stderr[-3000:])
     meta0 = json.loads(Path("data/rounds/0/prepare.meta.json").read_text())
     meta1 = json.loads(Path("data/rounds/1/train.meta.json").read_text())
     for log in (meta0["train_log"], meta1):

@@ -17,8 +17,11 @@ from evokd.config import ignored_params, parse_config
 from evokd.errors import ConfigError
 from evokd.io import read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import label as label_step
-from evokd.rounds import plan, report
+from stages import label as label_step
+from evokd import report
+from stages.report import report as report_stage
+from evokd.rounds import slots as plan_slots
+from stages import plan
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.simulated import SimulatedTeacher, hard_cap, take_capped
 
@@ -113,7 +116,7 @@ def test_label_stage_meta_counts_accepted_labels_per_kind(tmp_path, monkeypatch)
     synthesized.append({**synthesized[0], "id": "r1-dup"})  # rejected: not counted
     write_jsonl(Round(1).synthesized, synthesized)
     cfg = make_cfg()
-    result = label_step.run(cfg, 1, SimulatedTeacher(cfg, prepared), prepared)
+    result = label_step.label(cfg, 1, SimulatedTeacher(cfg, prepared), prepared)
     assert result["accepted"] == 8 and result["rejected"] == {"duplicate": 1}
     assert result["label_counts"] == {"A": 4, "B": 4, "C": 0}
     assert result["label_counts_by_kind"] == {"easy": {"A": 1, "B": 3, "C": 0},
@@ -124,8 +127,8 @@ def test_label_stage_meta_counts_accepted_labels_per_kind(tmp_path, monkeypatch)
 def test_report_shows_label_balance_per_round(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = make_cfg().model_copy(update={"rounds": 2})
-    plan.write_slots(2)
-    plan.run(cfg)
+    plan_slots.write_slots(2)
+    plan.plan(cfg)
     for k in (0, 1, 2):
         write_json(Round(k).scores, {"round": k, "active": True, "macro_f1": 0.5, "accuracy": 0.5,
                                      "per_label": {"A": {"f1": 0.5}}})
@@ -136,7 +139,7 @@ def test_report_shows_label_balance_per_round(tmp_path, monkeypatch):
                                                                  "easy": {"A": 0, "B": 2, "C": 0}}})
     write_json(Round(2).meta("label"), {"accepted": 6, "label_counts": {"A": 3, "B": 2, "C": 1},
                                         "label_counts_by_kind": {"hard": {"A": 3, "B": 2, "C": 1}}})
-    report.run(cfg)
+    report_stage(cfg)
     md = (tmp_path / "reports/report.md").read_text()
     assert "| round | kinds | A | B | C | largest / smallest |" in md
     assert "| 1 | hard 6, easy 2 | 6 | 2 | 0 | ∞ |" in md

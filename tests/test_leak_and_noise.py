@@ -15,8 +15,10 @@ from evokd.data.sampling import draw_seed_set
 from evokd.data.textnorm import normalize
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Round
-from evokd.rounds import noise, report
-from evokd.rounds.prepare import hold_out_test_repeats
+from evokd import report
+from stages.report import report as report_stage
+from evokd.rounds import noise
+from evokd.data.textnorm import hold_out_test_repeats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +62,7 @@ def test_leaks_warning_and_disagreement_reach_summary_and_report(tmp_path, monke
     _round_files(2, {"accepted": 8, "rejected": {"duplicate": 1}, "reject_rate": 0.11, "warning": None},
                  [{"id": "l9", "label": "LOC", "correct": False}], 0.3)
 
-    report.run(cfg)
+    report_stage(cfg)
     summary = json.loads((tmp_path / "reports/diagnostics.json").read_text())
     assert summary["samples"]["rejected"] == {"duplicate": 1, "leak": 3}
     assert summary["warnings"][0] == warning
@@ -100,7 +102,7 @@ def test_hard_samples_do_not_count_as_label_noise(tmp_path, monkeypatch):
     fb = ([{"id": f"h{i}", "label": "HUM", "kind": "hard", "correct": False} for i in range(10)]
           + [{"id": f"e{i}", "label": "HUM", "kind": "easy", "correct": i > 0} for i in range(5)])
     _round_files(1, {"accepted": 15, "rejected": {}, "reject_rate": 0.0, "warning": None}, fb, 0.2)
-    report.run(cfg)
+    report_stage(cfg)
     summary = json.loads((tmp_path / "reports/diagnostics.json").read_text())
     assert summary["warnings"] == []
     assert summary["label_disagreement"]["per_label"] == {"HUM": 0.2}  # 1 of the 5 easy ones

@@ -8,7 +8,7 @@ import pytest
 from evokd.config import parse_config
 from evokd.data.textnorm import LeakIndex
 from evokd.errors import ConfigError
-from evokd.rounds.label import validate
+from evokd.rounds.checks import validate
 from evokd.tasks import get_task
 from evokd.tasks.ner import answer_to_tags, draw_seed_sentences, tag_names
 

@@ -16,8 +16,10 @@ import yaml
 from evokd.config import parse_config
 from evokd.io import read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import label as label_step
-from evokd.rounds import relabel, report
+from stages import label as label_step
+from evokd import report
+from stages.report import report as report_stage
+from evokd.rounds import relabel
 from evokd.teachers.cache import ResponseCache, resolve_root
 from evokd.teachers.openai import OpenAITeacher
 from evokd.teachers.simulated import SimulatedTeacher
@@ -74,7 +76,7 @@ def test_label_stage_records_second_labelling_with_the_simulated_teacher(tmp_pat
     stage_files(tmp_path, samples, LABELS)
     cfg = make_cfg({"label_noise": noise}, {"relabel_fraction": 0.5})
     teacher = SimulatedTeacher(cfg, prepared)
-    result = label_step.run(cfg, 1, teacher, prepared)
+    result = label_step.label(cfg, 1, teacher, prepared)
     second = result["relabel"]
     assert result["accepted"] == 120 and second["samples"] == 60 and second["failed"] == 0
     assert set(second["per_label"]) == set(LABELS) and teacher.usage.calls == 2
@@ -96,7 +98,7 @@ def test_relabel_off_means_one_labelling_and_no_meta(tmp_path, monkeypatch):
     stage_files(tmp_path, [{"id": f"r1-{i}", "text": r["text"], "source_id": r["id"]} for i, r in enumerate(rows)], LABELS)
     cfg = make_cfg({"label_noise": 0.5}, {"relabel_fraction": 0.0})
     teacher = SimulatedTeacher(cfg, prepared)
-    assert "relabel" not in label_step.run(cfg, 1, teacher, prepared) and teacher.usage.calls == 1
+    assert "relabel" not in label_step.label(cfg, 1, teacher, prepared) and teacher.usage.calls == 1
 
 
 def test_simulated_ner_second_draw_is_independent(tmp_path):
@@ -146,7 +148,7 @@ def test_openai_second_labelling_is_a_separate_cached_sample(fake_openai, tmp_pa
                     "cache_dir": str(tmp_path / "cache"), "prompts": str(ROOT / "prompts/default"),
                     "backoff_s": 0.01}, {"relabel_fraction": 1.0, "batch_size": 4}, seed=42)
     fake_openai.responder = _responder(42)
-    result = label_step.run(cfg, 1, OpenAITeacher(cfg, api_key="k"), prepared)
+    result = label_step.label(cfg, 1, OpenAITeacher(cfg, api_key="k"), prepared)
     # 7 texts, 4 per request: 2 requests for the first labelling, 2 for the second.
     assert fake_openai.count() == 4 and result["accepted"] == 7
     seeds = sorted(r["body"]["seed"] for r in fake_openai.requests)
@@ -159,7 +161,7 @@ def test_openai_second_labelling_is_a_separate_cached_sample(fake_openai, tmp_pa
     assert draws == ["label", "label", "label/draw1", "label/draw1"]
     # A re-run pays for nothing: both labellings come from the cache.
     again = OpenAITeacher(cfg, api_key="k")
-    assert label_step.run(cfg, 1, again, prepared)["relabel"] == result["relabel"]
+    assert label_step.label(cfg, 1, again, prepared)["relabel"] == result["relabel"]
     assert fake_openai.count() == 4 and again.usage.cache_hits == 4
 
 
@@ -192,7 +194,7 @@ def test_report_carries_second_labelling_per_class_and_flags_by_params(tmp_path,
     fb = [{"id": f"h{i}", "label": "HUM", "correct": i == 0} for i in range(5)]  # HUM: 80 % disagree
     _round(1, {"relabel": _second((2, 1), (3, 0), failed=1)}, fb)
     _round(2, {"relabel": _second((2, 1), (2, 0))}, [])
-    report.run(cfg)
+    report_stage(cfg)
     summary = json.loads((tmp_path / "reports/diagnostics.json").read_text())
     second = summary["label_disagreement"]["second_labelling"]
     assert second["per_label"] == {"HUM": 0.5, "LOC": 0.0} and second["samples"] == 9

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evokd.rounds import report
+from evokd import report
+from stages.report import report as report_stage
 from evokd.tasks.classification import confusion_matrix
 from evokd.tasks.ner import token_confusion
 from report_rounds import write_rounds
@@ -28,7 +29,7 @@ def finished(tmp_path, monkeypatch):
 
 
 def test_summary_holds_only_the_headline_numbers(finished):
-    report.run(finished)
+    report_stage(finished)
     summary = json.loads(Path("metrics/summary.json").read_text())
     # 3 analyses (120 tokens, $0.001 each), 2 generations (1500, $0.01), 2 labellings (330, $0.002).
     assert summary == {"score": 0.75, "accuracy": 0.75, "rounds_run": 2, "accepted": 8,
@@ -45,7 +46,7 @@ def test_summary_holds_only_the_headline_numbers(finished):
 def test_scores_csv_has_the_spend_that_made_each_round(finished):
     """Round k's spend is analyze@k-1 + synthesize@k + label@k; analyze@2 guides no round yet,
     so the last total is the summary's tokens less one analysis."""
-    report.run(finished)
+    report_stage(finished)
     rows = list(csv.DictReader(Path("metrics/scores.csv").open()))
     assert list(rows[0]) == ["round", "score", "macro_f1", "accuracy",
                              "tokens", "cost_usd", "total_tokens", "total_cost_usd"]
@@ -56,7 +57,7 @@ def test_scores_csv_has_the_spend_that_made_each_round(finished):
 
 
 def test_plot_files_for_dvc(finished):
-    report.run(finished)
+    report_stage(finished)
     assert Path("metrics/per_label_f1.csv").read_text() == "label,f1\nHUM,0.75\nLOC,0.375\n"
     rows = json.loads(Path("metrics/confusion.json").read_text())
     assert len(rows) == 16 and rows.count({"actual": "HUM", "predicted": "LOC"}) == 2
@@ -64,7 +65,7 @@ def test_plot_files_for_dvc(finished):
 
 
 def test_charts_are_svg_files_the_markdown_embeds(finished):
-    report.run(finished)
+    report_stage(finished)
     md = Path("reports/report.md").read_text()
     for stem in FIGURES:
         svg = Path(f"reports/figures/{stem}.svg").read_text()
@@ -78,12 +79,12 @@ def test_charts_are_svg_files_the_markdown_embeds(finished):
 
 def test_ceiling_left_out_when_unknown(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    report.run(write_rounds(tmp_path, **{"report.ceiling": None}))
+    report_stage(write_rounds(tmp_path, **{"report.ceiling": None}))
     assert "ceiling" not in Path("reports/figures/score.svg").read_text()
 
 
 def test_report_rounds_section_shows_analysis_and_samples(finished):
-    report.run(finished)
+    report_stage(finished)
     md = Path("reports/report.md").read_text()
     assert "### Round 2" in md
     assert "| Who wrote \\*book\\* 0 \\| 1? | HUM | hard |" in md
@@ -94,7 +95,7 @@ def test_report_rounds_section_shows_analysis_and_samples(finished):
 
 
 def test_html_is_self_contained_and_escapes_teacher_text(finished):
-    report.run(finished)
+    report_stage(finished)
     page = Path("reports/report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<script" not in page  # the rejected sample's <script> is text, not markup
@@ -120,7 +121,7 @@ def test_confusion_matrices():
 def test_summary_does_not_move_when_only_diagnostics_do(finished):
     """A re-run that changes wall times and the disagreement rates, not the scores, samples or
     spend, leaves metrics/summary.json byte for byte: `dvc metrics diff` stays quiet."""
-    report.run(finished)
+    report_stage(finished)
     before = Path("metrics/summary.json").read_bytes()
     diag_before = json.loads(Path("reports/diagnostics.json").read_text())
     for k in (1, 2):
@@ -128,7 +129,7 @@ def test_summary_does_not_move_when_only_diagnostics_do(finished):
         Path(f"data/rounds/{k}/label.meta.json").write_text(json.dumps({**meta, "wall_s": 7.5}))
         Path(f"data/rounds/{k}/feedback.jsonl").write_text(
             json.dumps({"id": "x", "label": "HUM", "kind": "easy", "correct": False}) + "\n")
-    report.run(finished)
+    report_stage(finished)
     assert Path("metrics/summary.json").read_bytes() == before
     diag = json.loads(Path("reports/diagnostics.json").read_text())
     assert diag["wall_s"] != diag_before["wall_s"]

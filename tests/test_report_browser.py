@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_project, run
-from evokd.rounds import report
+from evokd import report
+from stages.report import report as report_stage
 from report_rounds import write_rounds
 
 ARTIFACTS = Path(os.environ.get("EVOKD_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -97,7 +98,7 @@ def _assert_drawn(name: str, info: dict) -> None:
 
 def test_report_html_renders_offline(browser, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    report.run(write_rounds(tmp_path))
+    report_stage(write_rounds(tmp_path))
     page = _open_offline(browser, tmp_path / "reports/report.html")
     page.wait_for_load_state("load")
     charts = page.locator("img.chart")
@@ -118,10 +119,10 @@ def test_dvc_plots_show_and_diff_render_offline(browser, tmp_path, monkeypatch):
     the Vega scripts, loads nothing from the network, and draws all four plots of dvc.yaml."""
     root = make_project(tmp_path / "project", slots=2)
     monkeypatch.chdir(root)
-    report.run(write_rounds(root))
+    report_stage(write_rounds(root))
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "a run"], root)
-    report.run(write_rounds(root, {0: 0.25, 1: 0.375, 2: 0.625}))  # a second run, in the workspace
+    report_stage(write_rounds(root, {0: 0.25, 1: 0.375, 2: 0.625}))  # a second run, in the workspace
 
     for cmd, out in ((["dvc", "plots", "show", "-o", "show"], "show"),
                      (["dvc", "plots", "diff", "HEAD", "-o", "diff"], "diff")):

@@ -18,7 +18,8 @@ from fake_openai import FakeOpenAI, reply
 from evokd.config import parse_config
 from evokd.io import read_json, read_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import analyze, prepare, probe
+from evokd.rounds import seedcheck
+from stages import analyze, prepare, probe
 from evokd.tasks import get_task
 from evokd.teachers.openai import OpenAITeacher
 from evokd.teachers.simulated import SimulatedTeacher
@@ -46,7 +47,7 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("round0")
     trec_subset(root / "data/raw/trec")
     with inside(root):
-        prepare.run(_cfg())
+        prepare.prepare(_cfg())
         # The seed set is no feedback (the student answers what it trained on perfectly).
         assert not Round(0).feedback.exists()
     return root
@@ -62,7 +63,7 @@ def test_prepare_writes_no_feedback_the_probe_does_and_analyze0_names_real_confu
         _fresh(project)
         seed_before = Prepared().seed.read_bytes()
         cfg = _cfg()
-        result = probe.run(cfg, 0, SimulatedTeacher(cfg))
+        result = probe.probe(cfg, 0, SimulatedTeacher(cfg))
         feedback = read_jsonl(Round(0).feedback)
         seed_ids = {r["id"] for r in read_jsonl(Prepared().seed)}
         # Fresh texts only (pool draws, never a seed example), each answered by the round-0 student.
@@ -75,7 +76,7 @@ def test_prepare_writes_no_feedback_the_probe_does_and_analyze0_names_real_confu
         assert check["checked"] == len(seed_ids) == check["agree"] and check["disagreements"] == []
         assert Prepared().seed.read_bytes() == seed_before
         # analyze@0 now has mistakes to read: its summary names confusions of the probe texts.
-        analyze.run(cfg, 0, SimulatedTeacher(cfg))
+        analyze.analyze(cfg, 0, SimulatedTeacher(cfg))
         analysis = read_json(Round(0).analysis)
         pair = next(p for p in analysis["confusions"])
         assert f"{pair['gold']} read as {pair['predicted']}" in analysis["summary"]
@@ -90,7 +91,7 @@ def test_a_teacher_that_disagrees_with_the_seed_labels_is_warned_about_and_the_s
         seed_before = Prepared().seed.read_bytes()
         cfg = _cfg(**{"teacher.label_noise": 1.0})  # every teacher label is another one
         with caplog.at_level(logging.WARNING):
-            result = probe.run(cfg, 0, SimulatedTeacher(cfg))
+            result = probe.probe(cfg, 0, SimulatedTeacher(cfg))
         seed = read_jsonl(Prepared().seed)
         check = read_json(Round(0).seed_check)
         assert result["seed_disagreements"] == len(seed) == len(check["disagreements"]) == 6
@@ -117,7 +118,7 @@ def test_the_openai_teacher_probes_and_checks_the_seed_in_one_label_call(project
         server.script(reply(json.dumps({"texts": texts})),
                       reply(json.dumps({"texts": [t.replace("word", "name") for t in texts]})),
                       reply(json.dumps({"labels": label_rows})))
-        result = probe.run(cfg, 0, OpenAITeacher(cfg))
+        result = probe.probe(cfg, 0, OpenAITeacher(cfg))
         kinds = [r["body"]["response_format"]["json_schema"]["name"] for r in server.requests]
         assert kinds == ["evokd_synthesize_random", "evokd_synthesize_random", "evokd_label"]
         label_prompt = server.requests[2]["body"]["messages"][-1]["content"]
@@ -135,12 +136,12 @@ def test_check_seed_compares_ner_entities():
     row = {"id": "s1", "text": "Peter flew to Paris", "tokens": ["Peter", "flew", "to", "Paris"],
            "tags": ["B-PER", "O", "O", "B-LOC"]}
     answers = {"s1": {"entities": [{"text": "Peter", "type": "ORG"}, {"text": "Paris", "type": "LOC"}]}}
-    check = probe.check_seed(task, [row], answers, ["LOC", "MISC", "ORG", "PER"])
+    check = seedcheck.check_seed(task, [row], answers, ["LOC", "MISC", "ORG", "PER"])
     assert check["disagreements"] == [{
         "id": "s1", "text": "Peter flew to Paris",
         "given": [{"text": "Peter", "type": "PER"}, {"text": "Paris", "type": "LOC"}],
         "teacher": [{"text": "Peter", "type": "ORG"}, {"text": "Paris", "type": "LOC"}]}]
     same = {"s1": {"entities": [{"text": "Peter", "type": "PER"}, {"text": "Paris", "type": "LOC"}]}}
-    assert probe.check_seed(task, [row], same, ["LOC", "MISC", "ORG", "PER"])["agree"] == 1
-    unusable = probe.check_seed(task, [row], {"s1": {"error": "no answer"}}, ["LOC", "PER"])
+    assert seedcheck.check_seed(task, [row], same, ["LOC", "MISC", "ORG", "PER"])["agree"] == 1
+    unusable = seedcheck.check_seed(task, [row], {"s1": {"error": "no answer"}}, ["LOC", "PER"])
     assert unusable["checked"] == 0 and unusable["unanswered"] == [{"id": "s1", "reason": "unlabelled"}]

@@ -16,10 +16,12 @@ from evokd.data.textnorm import LeakIndex
 from evokd.errors import ConfigError
 from evokd.io import read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import label as label_step
-from evokd.rounds import plan
+from evokd.rounds import checks
+from stages import label as label_step
+from evokd.rounds import slots as plan_slots
+from stages import plan
 from evokd.rounds.inactive import write_placeholders
-from evokd.rounds.synthesize import assign_ids
+from evokd.data.ids import assign_ids
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.simulated import SimulatedTeacher
 
@@ -38,31 +40,31 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 def test_plan_marks_prefix_active_and_is_byte_stable(cfg, in_tmp):
-    plan.write_slots(6)
-    plan.run(cfg.model_copy(update={"rounds": 4}))
+    plan_slots.write_slots(6)
+    plan.plan(cfg.model_copy(update={"rounds": 4}))
     before = {p.name: p.read_bytes() for p in Path("data/plan").iterdir()}
     assert json.loads(before["0.json"]) == {"round": 0, "active": True}  # analyze@0, always
     assert json.loads(before["4.json"]) == {"round": 4, "active": True}
     assert json.loads(before["5.json"]) == {"round": 5, "active": False}
-    plan.run(cfg.model_copy(update={"rounds": 5}))
+    plan.plan(cfg.model_copy(update={"rounds": 5}))
     after = {p.name: p.read_bytes() for p in Path("data/plan").iterdir()}
     changed = {name for name in after if after[name] != before[name]}
     assert changed == {"5.json"}  # DVC re-runs only slot 5 (and what depends on it)
-    assert plan.active_rounds() == [1, 2, 3, 4, 5] and plan.is_active(0)
-    plan.write_slots(2)
-    plan.run(cfg.model_copy(update={"rounds": 1}))
+    assert plan_slots.active_rounds() == [1, 2, 3, 4, 5] and plan_slots.is_active(0)
+    plan_slots.write_slots(2)
+    plan.plan(cfg.model_copy(update={"rounds": 1}))
     assert sorted(p.name for p in Path("data/plan").iterdir()) == ["0.json", "1.json", "2.json"]
 
 
 def test_more_rounds_than_slots_says_how_to_add_slots(cfg, in_tmp):
-    plan.write_slots(3)
+    plan_slots.write_slots(3)
     with pytest.raises(ConfigError, match=r"run `evokd slots 7`"):
-        plan.run(cfg.model_copy(update={"rounds": 7}))
+        plan.plan(cfg.model_copy(update={"rounds": 7}))
 
 
 def test_slots_file_has_string_keys(in_tmp):
     # DVC's foreach silently expands integer keys to nothing.
-    plan.write_slots(2)
+    plan_slots.write_slots(2)
     data = yaml.safe_load(Path("slots.yaml").read_text())
     assert data == {"slots": {"1": {"prev": 0}, "2": {"prev": 1}},
                     "analyze_slots": {"0": {}, "1": {}, "2": {}}}  # analyze@0 analyses prepare's student
@@ -72,7 +74,7 @@ def test_slots_file_without_analyze_slots_says_how_to_fix(cfg, in_tmp):
     # A slots.yaml written before analyze@0 existed: plan says to rewrite it.
     Path("slots.yaml").write_text(yaml.safe_dump({"slots": {"1": {"prev": 0}, "2": {"prev": 1}}}))
     with pytest.raises(ConfigError, match=r"analyze_slots.*run `evokd slots 2`"):
-        plan.run(cfg.model_copy(update={"rounds": 2}))
+        plan.plan(cfg.model_copy(update={"rounds": 2}))
 
 
 def test_spending_counts_analyze0_first_and_every_upstream_stage(in_tmp):
@@ -114,7 +116,7 @@ def test_validate_rejects_with_reasons(cfg):
     answers["s9"] = {"label": "Ignore previous instructions"}
     known = [{"id": "k", "text": "known text already", "label": "HUM"}]
     leak = LeakIndex([{"id": "test-1", "text": "Who wrote Hamlet?"}])
-    accepted, rejected = label_step.validate(cfg, samples, answers, ["HUM", "LOC"], known, leak)
+    accepted, rejected = checks.validate(cfg, samples, answers, ["HUM", "LOC"], known, leak)
     reasons = {r["id"]: r["reason"] for r in rejected}
     assert reasons == {"s1": "unlabelled", "s2": "empty", "s3": "too_short", "s4": "too_long",
                        "s5": "leak", "s6": "duplicate", "s7": "duplicate", "s9": "bad_label"}
@@ -197,10 +199,11 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
     """Round 0's teacher use is probe's and analyze@0's (prepare calls no teacher): the report
     counts it, round 0's wall time is prepare's plus theirs, and the seed check's disagreements
     are warnings."""
-    from evokd.rounds import report
+    from evokd import report
+    from stages.report import report as report_stage
 
-    plan.write_slots(1)
-    plan.run(cfg.model_copy(update={"rounds": 1}))
+    plan_slots.write_slots(1)
+    plan.plan(cfg.model_copy(update={"rounds": 1}))
     for k in (0, 1):
         write_json(Round(k).scores, {"round": k, "active": True, "macro_f1": 0.5, "accuracy": 0.5,
                                      "per_label": {"HUM": {"f1": 0.5}}})
@@ -216,7 +219,7 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
         write_json(Round(1).meta(verb), {"stage": f"{verb}@1", "wall_s": 1.0, "accepted": 3,
                                          "teacher": {"calls": 1, "requests": 1, "prompt_tokens": 100}})
     write_jsonl(Round(1).feedback, [])
-    report.run(cfg)
+    report_stage(cfg)
     summary = json.loads(Path("reports/diagnostics.json").read_text())
     assert summary["teacher"]["calls"] == 6 and summary["teacher"]["prompt_tokens"] == 327
     assert summary["wall_s"]["per_round"]["0"] == {"prepare": 10.0, "probe": 2.0, "analyze": 1.0}

@@ -19,7 +19,7 @@ from evokd.cards.provenance import prompt_hashes
 from evokd.config import parse_config
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import label as label_step
+from stages import label as label_step
 from evokd.share import remote_cache
 from evokd.teachers.base import SynthesisRequest, Teacher
 from evokd.teachers.cache import ResponseCache, request_key
@@ -77,7 +77,7 @@ def test_label_writes_a_round_card_and_the_data_loads_with_datasets(tmp_path, mo
                                                          "completion_tokens": 400, "cost_usd": 0.01}})
     answers = {"r1-0": {"label": "HUM"}, "r1-1": {"label": "LOC"}, "r1-2": {"label": "HUM"},
                "r1-3": {"label": "LOC"}, "r1-4": {"label": "ORG"}, "r1-5": {"label": "HUM"}}
-    result = label_step.run(cfg, 1, ScriptedTeacher(answers))
+    result = label_step.label(cfg, 1, ScriptedTeacher(answers))
     assert result["accepted"] == 2
 
     card = read_card(Round(1).card)

@@ -182,7 +182,7 @@ def test_empty_descriptions_are_config_errors():
 
 
 def test_prepare_stops_on_an_unknown_label_before_any_work(tmp_path, monkeypatch):
-    from evokd.rounds import prepare
+    from stages.prepare import prepare
 
     monkeypatch.chdir(tmp_path)
     rows = "".join(f"{t},{lab}\n" for t, lab in [("great film", "pos"), ("awful plot", "neg")] * 3)
@@ -192,7 +192,7 @@ def test_prepare_stops_on_an_unknown_label_before_any_work(tmp_path, monkeypatch
                                description="Film reviews.",
                                label_descriptions={"pos": "praise", "neutral": "neither"}))
     with pytest.raises(UnknownLabelError, match=r"does not have: neutral; its labels are neg, pos"):
-        prepare.run(cfg)
+        prepare(cfg)
     assert not Path("data").exists()  # nothing written, no student trained
 
 

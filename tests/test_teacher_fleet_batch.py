@@ -126,14 +126,12 @@ def test_expired_batch_is_submitted_again(tmp_path):
 
 
 def test_cli_stops_with_exit_code_3_and_the_message(capsys):
-    import typer
+    from evokd.edge import Exit, user_errors
 
-    from evokd.cli import BATCH_PENDING_EXIT, _user_errors
-
-    with pytest.raises(typer.Exit) as stop:
-        with _user_errors():
+    with pytest.raises(SystemExit) as stop:
+        with user_errors():
             raise BatchPending("submitted batch batch-7 (3 request(s)) to http://x/v1; re-run `dvc repro` to collect")
-    assert stop.value.exit_code == BATCH_PENDING_EXIT == 3
+    assert stop.value.code == Exit.BATCH_PENDING == 3
     err = capsys.readouterr().err
     assert "submitted batch batch-7" in err and "error:" not in err
 
@@ -141,7 +139,7 @@ def test_cli_stops_with_exit_code_3_and_the_message(capsys):
 def test_label_stage_submits_every_chunk_and_writes_nothing(tmp_path, monkeypatch):
     """A round larger than one chunk: each chunk's requests go out in its own batch before the
     stage stops, and no output file appears until all replies are in."""
-    from evokd.rounds import label
+    from stages import label
     from evokd.paths import Prepared, Round
 
     monkeypatch.chdir(tmp_path)
@@ -157,13 +155,13 @@ def test_label_stage_submits_every_chunk_and_writes_nothing(tmp_path, monkeypatc
         server.batch_polls = 0
         cfg = make_cfg(server, tmp_path, label={"batch_size": 8}, mode="batch")
         with pytest.raises(BatchPending, match=r"batch-2 .*batch-4 .*batch-6 .*re-run `dvc repro`"):
-            label.run(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
+            label.label(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
         # 40 samples in chunks of 16: per chunk one batch for the labelling and one for the
         # second labelling (label.relabel_fraction), all submitted in the same run.
         assert server.batch_calls.count("batches.create") == 6
         assert not Round(1).labelled.exists() and not Round(1).train_set.exists()
         assert list(Round(1).data.glob("*.tmp")) == []
-        result = label.run(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
+        result = label.label(cfg, 1, OpenAITeacher(cfg, api_key=KEY))
         assert result["accepted"] == 40 and server.batch_calls.count("batches.create") == 6
         assert result["relabel"]["samples"] + result["relabel"]["failed"] == 5  # ceil(.1 * 16) x 2 + ceil(.1 * 8)
         assert len(Round(1).labelled.read_text().splitlines()) == 40

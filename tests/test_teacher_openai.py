@@ -208,7 +208,7 @@ def test_usd_budget_counts_earlier_stages(fake_openai, tmp_path):
 
 def test_echo_of_the_prompt_is_rejected_by_the_label_stage(fake_openai, tmp_path):
     from evokd.data.textnorm import LeakIndex
-    from evokd.rounds.label import validate
+    from evokd.rounds.checks import validate
 
     cfg = make_cfg(fake_openai, tmp_path)
     fake_openai.script(reply(json.dumps({"hard": [
@@ -243,15 +243,17 @@ def _stage_dir(tmp_path: Path, server_url: str, **teacher) -> Path:
 
 
 def _evokd(root: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`evokd <args>`, or a stage script as dvc.yaml runs it when args[0] is `stages/<verb>.py`."""
     full = {**os.environ, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "evokd", *args], cwd=root, env=full,
+    command = [str(ROOT / args[0]), *args[1:]] if args[0].startswith("stages/") else ["-m", "evokd", *args]
+    return subprocess.Popen([sys.executable, *command], cwd=root, env=full,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_killed_synthesize_resumes_without_resending_and_key_stays_out(fake_openai, tmp_path):
     root = _stage_dir(tmp_path, fake_openai.url, max_concurrency=1)
     fake_openai.delay = 0.3
-    proc = _evokd(root, "synthesize", "--round", "1", env={"OPENAI_API_KEY": KEY})
+    proc = _evokd(root, "stages/synthesize.py", "1", env={"OPENAI_API_KEY": KEY})
     deadline = time.time() + 60
     while fake_openai.count() < 3 and time.time() < deadline:
         time.sleep(0.02)
@@ -261,7 +263,7 @@ def test_killed_synthesize_resumes_without_resending_and_key_stays_out(fake_open
     assert 1 <= answered < 6 and not (root / "data/rounds/1/synthesized.jsonl").exists()
     sent_before = fake_openai.count()
     fake_openai.delay = 0.0
-    proc = _evokd(root, "synthesize", "--round", "1", env={"OPENAI_API_KEY": KEY})
+    proc = _evokd(root, "stages/synthesize.py", "1", env={"OPENAI_API_KEY": KEY})
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert fake_openai.count() - sent_before == 6 - answered

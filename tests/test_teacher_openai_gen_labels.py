@@ -22,8 +22,9 @@ from evokd.config import parse_config
 from evokd.errors import ConfigError, PipelineError
 from evokd.io import read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds import label as label_step
-from evokd.rounds.synthesize import assign_ids
+from evokd.rounds import checks
+from stages import label as label_step
+from evokd.data.ids import assign_ids
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.openai import OpenAITeacher
 from evokd.teachers.prompts import load_template, synthesis_kind
@@ -170,7 +171,7 @@ def test_label_stage_takes_the_generation_labels_and_sends_no_label_request(fake
     prepared = stage_files(tmp_path, samples, LABELS)
     sent = fake_openai.count()
     teacher = OpenAITeacher(cfg)
-    result = label_step.run(cfg, 1, teacher, prepared)
+    result = label_step.label(cfg, 1, teacher, prepared)
     assert fake_openai.count() == sent and teacher.usage.calls == 0  # no label request at all
     assert result["accepted"] == 16 and result["rejected"] == {}
     labelled = read_jsonl(Round(1).labelled)
@@ -188,8 +189,8 @@ def test_label_stage_refuses_samples_written_for_the_other_labelling(fake_openai
     write_json(Round(1).meta("synthesize"), {"strategy": written})
     sent = fake_openai.count()
     cfg = make_cfg(fake_openai, tmp_path, running)
-    with pytest.raises(PipelineError, match=f"written with synthesize.strategy {written}.*evokd synthesize --round 1"):
-        label_step.run(cfg, 1, OpenAITeacher(cfg), prepared)
+    with pytest.raises(PipelineError, match=f"written with synthesize.strategy {written}.*dvc repro synthesize@1"):
+        label_step.label(cfg, 1, OpenAITeacher(cfg), prepared)
     assert fake_openai.count() == sent  # refused before any label request
 
 
@@ -204,7 +205,7 @@ def test_wrong_or_missing_generation_labels_are_rejected_with_reasons(fake_opena
     samples = assign_ids(1, OpenAITeacher(cfg).synthesize(synth_request(n_hard=3, n_easy=1)))
     prepared = stage_files(tmp_path, samples, LABELS)
     sent = fake_openai.count()
-    result = label_step.run(cfg, 1, OpenAITeacher(cfg), prepared)
+    result = label_step.label(cfg, 1, OpenAITeacher(cfg), prepared)
     assert fake_openai.count() == sent
     assert result["accepted"] == 1 and result["rejected"] == {"bad_label": 1, "unlabelled": 2}
     rejected = {r["text"]: r for r in read_jsonl(Round(1).rejected)}
@@ -212,7 +213,7 @@ def test_wrong_or_missing_generation_labels_are_rejected_with_reasons(fake_opena
     assert rejected["Where is the city of Rome ?"]["detail"] == "PLANET"
     for text in ("How far away is the Moon ?", "What is the meaning of love ?"):
         assert rejected[text]["reason"] == "unlabelled"
-        assert rejected[text]["detail"] == label_step.NO_GENERATION_LABEL
+        assert rejected[text]["detail"] == checks.NO_GENERATION_LABEL
     assert all("answer" not in r for r in rejected.values())
     assert [r["label"] for r in read_jsonl(Round(1).labelled)] == ["HUM"]
 
@@ -229,7 +230,7 @@ def test_ner_generation_entities_become_bio_tags_with_reasons(fake_openai, tmp_p
     samples = assign_ids(1, OpenAITeacher(cfg).synthesize(synth_request(n_hard=2, n_easy=1, task="ner")))
     assert fake_openai.requests[0]["body"]["response_format"]["json_schema"]["name"] == "evokd_synthesize_labelled"
     prepared = stage_files(tmp_path, samples, TYPES)
-    result = label_step.run(cfg, 1, OpenAITeacher(cfg), prepared)
+    result = label_step.label(cfg, 1, OpenAITeacher(cfg), prepared)
     assert fake_openai.count() == 1  # the generation request only
     assert result["accepted"] == 2 and result["rejected"] == {"span_not_found": 1}
     by_text = {r["text"]: r for r in read_jsonl(Round(1).labelled)}
@@ -246,7 +247,7 @@ def test_second_labelling_still_uses_the_label_call(fake_openai, tmp_path, monke
     samples = assign_ids(1, OpenAITeacher(cfg).synthesize(synth_request()))
     prepared = stage_files(tmp_path, samples, LABELS)
     sent = fake_openai.count()
-    result = label_step.run(cfg, 1, OpenAITeacher(cfg), prepared)
+    result = label_step.label(cfg, 1, OpenAITeacher(cfg), prepared)
     new = fake_openai.requests[sent:]
     # 16 texts, 4 per request: the second labelling only (another seed), no first one.
     assert len(new) == 4 and all(r["body"]["response_format"]["json_schema"]["name"] == "evokd_label" for r in new)

@@ -12,7 +12,7 @@ import yaml
 from fake_openai import fake_openai, reply  # noqa: F401 (fixture)
 from evokd.config import parse_config
 from evokd.data.textnorm import LeakIndex
-from evokd.rounds.label import validate
+from evokd.rounds.checks import validate
 from evokd.tasks import get_task
 from evokd.teachers.openai import OpenAITeacher
 from evokd.teachers.schemas import example_format

@@ -58,3 +58,10 @@ class LeakIndex:
             if shared / max(len(grams), len(self.shingles[rid])) >= self.threshold:
                 return rid
         return None
+
+
+def hold_out_test_repeats(train: list[dict], test: list[dict], threshold: float) -> list[dict]:
+    """The train rows that do not (nearly) repeat a test row, by the label stage's leak rule:
+    the rest never reach the seed set, the pool or a teacher, so seed and test never overlap."""
+    test_index = LeakIndex(test, threshold=threshold)
+    return [r for r in train if test_index.match(r["text"]) is None]

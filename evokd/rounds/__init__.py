@@ -1,2 +1,4 @@
-"""The pipeline's steps as functions of (config, round). Each reads the files of the previous
-round (evokd.paths) and writes its own atomically; dvc.yaml wires them together."""
+"""What the stage scripts (stages/*.py) share about rounds: the stage runner (stage), round slots
+and plans (slots), inactive-slot placeholders (inactive), the sample checks (checks), the seed
+check (seedcheck), label noise and second labellings (noise, relabel), and what earlier teacher
+stages spent (spending)."""

@@ -25,7 +25,7 @@ from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
 from evokd.errors import PipelineError, UserInputError
 from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
-from evokd.rounds.plan import active_rounds
+from evokd.rounds.slots import active_rounds
 from evokd.tasks import get_task
 
 DATA_FILE = "train.jsonl"

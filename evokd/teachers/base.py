@@ -54,6 +54,14 @@ class Usage:
                 setattr(self, key, getattr(self, key) + value)
 
 
+def select_feedback(params, rows: list[dict]) -> list[dict]:
+    """What an analysis is shown of the student's answers: at most `params.n_wrong` wrong and
+    `params.n_correct` right ones (the `analyze` params block), in a stable order."""
+    wrong = [r for r in rows if not r["correct"]]
+    right = [r for r in rows if r["correct"]]
+    return wrong[: params.n_wrong] + right[: params.n_correct]
+
+
 @dataclass
 class SynthesisRequest:
     """What the teacher sees when it writes round k's samples."""

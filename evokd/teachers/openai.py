@@ -41,7 +41,7 @@ from evokd.config import Config
 from evokd.data.textnorm import shingles
 from evokd.errors import TeacherError, TeacherRefused
 from evokd.teachers import schemas
-from evokd.teachers.base import SynthesisRequest, Teacher, Usage
+from evokd.teachers.base import SynthesisRequest, Teacher, Usage, select_feedback
 from evokd.teachers.budget import Ledger, Price, SharedLedger
 from evokd.teachers.cache import ResponseCache
 from evokd.teachers.client import REFUSAL_HINTS, ChatClient, Refused, RetryPolicy
@@ -545,9 +545,7 @@ class OpenAITeacher(Teacher):
 
     # -- analyze --------------------------------------------------------------------------
     def analyze(self, round: int, feedback: list[dict], labels: list[str]) -> dict:
-        from evokd.rounds.analyze import select_feedback
-
-        shown = select_feedback(self.cfg, feedback)
+        shown = select_feedback(self.cfg.analyze, feedback)
         wrong = [r for r in shown if not r.get("correct")]
         right = [r for r in shown if r.get("correct")]
         fmt = schemas.example_format(self.cfg.task)

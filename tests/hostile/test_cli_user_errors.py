@@ -1,6 +1,6 @@
 """Hostile corpus, CLI: a user's mistake reaches the user as `error: ...` naming the file and
 line or the key, exit code 2, never a Python traceback, and nothing left in data/prepared.
-Each case runs the real `evokd prepare` (or `evokd teacher check`) in a fresh folder. The last
+Each case runs the real prepare stage, `python stages/prepare.py` (or `evokd teacher check`) in a fresh folder. The last
 test runs a whole prepare on a file with unusable rows: they are dropped, named in a warning,
 and counted in data/rounds/0/prepare.meta.json."""
 
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import csv_params as params
-
 from evokd.config import MAX_SEED
+
+STAGES = Path(__file__).resolve().parents[2] / "stages"  # the stage scripts dvc.yaml runs
 
 GOOD = "text,label\nhi there,a\nbye now,b\n"
 
@@ -34,8 +35,9 @@ def evokd(folder: Path, files: dict, over: dict, *args: str, params_bytes: bytes
         (folder / "params.yaml").mkdir()
     else:
         (folder / "params.yaml").write_bytes(data)
-    return subprocess.run([sys.executable, "-m", "evokd", *(args or ("prepare",))], cwd=folder,
-                          capture_output=True, text=True, timeout=180)
+    # `prepare` is the stage script dvc.yaml runs; anything else is an `evokd` tool.
+    command = [str(STAGES / "prepare.py")] if not args or args == ("prepare",) else ["-m", "evokd", *args]
+    return subprocess.run([sys.executable, *command], cwd=folder, capture_output=True, text=True, timeout=180)
 
 
 U16_PARAMS = yaml.safe_dump(params()).encode("utf-16")

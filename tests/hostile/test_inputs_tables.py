@@ -6,6 +6,7 @@ and row."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from evokd.config import DatasetConfig
 from evokd.data.loaders import load_dataset, load_split
 from evokd.errors import DataError
+
+STAGES = Path(__file__).resolve().parents[2] / "stages"  # the stage scripts dvc.yaml runs
 
 
 def rows_of(rows):
@@ -148,7 +151,7 @@ def test_prepare_runs_on_a_parquet_train_file_and_a_saved_dataset_test_split(tmp
     params["train"].update({"seed_epochs": 1, "max_length": 16})
     params["prepare"]["embed_max_length"] = 16
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    out = subprocess.run([sys.executable, "-m", "evokd", "prepare"], cwd=tmp_path, capture_output=True,
+    out = subprocess.run([sys.executable, str(STAGES / "prepare.py")], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     meta = json.loads((tmp_path / "data/rounds/0/prepare.meta.json").read_text())

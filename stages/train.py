@@ -1,4 +1,4 @@
-"""train: continue the previous round's student on the new batch plus a review sample of
+"""train (round k, step 3): continue round k-1's student on the new batch plus a review sample of
 earlier data (replay keeps it from forgetting what it learnt before)."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from evokd.config import Config
 from evokd.data.sampling import draw_review
 from evokd.io import atomic_copytree, read_json, read_jsonl
 from evokd.paths import Prepared, Round
+from evokd.rounds.stage import round_stage
 from evokd.tasks import get_task
 
 
-def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
+def train(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
     rnd = Round(k)
     labels = read_json(prepared.labels)["labels"]
     new = read_jsonl(rnd.labelled)
@@ -23,3 +24,7 @@ def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
     log = get_task(cfg.task).train(str(rnd.previous.model), new + review, labels, cfg.train, rnd.model,
                                    seed=cfg.seed * 1000 + k, epochs=cfg.train.epochs, desc=f"train@{k}")
     return {**log, "new": len(new), "review": len(review)}
+
+
+if __name__ == "__main__":
+    round_stage("train", train)

@@ -1,4 +1,4 @@
-"""label: a separate teacher call labels each synthesized text, then every sample is validated.
+"""label (round k, step 2): a separate teacher call labels each synthesized text, then every sample is validated.
 
 With `synthesize.strategy: evokd-gen-labels` there is no label call: each text's answer is the
 one the generation call wrote beside it (the synthesized row's `answer`, see
@@ -33,129 +33,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Iterator
 
-from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
-from evokd.data.textnorm import LeakIndex, normalize
+from evokd.cards.dataset import round_facts, write_round_card
+from evokd.config import Config
 from evokd.data.stream import AtomicJsonl, SeenTexts, chunked
-from evokd.errors import BatchPending, PipelineError
+from evokd.data.textnorm import LeakIndex, normalize
+from evokd.errors import BatchPending
 from evokd.io import iter_jsonl, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds import relabel
-from evokd.cards.dataset import round_facts, write_round_card
-from evokd.tasks import Task, get_task
+from evokd.rounds.checks import CHUNK, Tally, check, generation_answers, written_for_generation_labels
+from evokd.rounds.stage import round_stage
+from evokd.tasks import get_task
 from evokd.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
 
-# Samples labelled and checked at a time (rounded up to whole labelling requests).
-CHUNK = 2048
-# The answer of a text whose generation reply gave it no label (evokd-gen-labels).
-NO_GENERATION_LABEL = "no label in the generation reply"
-
-
-def generation_answers(chunk: list[dict]) -> tuple[list[dict], dict[str, dict]]:
-    """The chunk's rows without their `answer` field, and the answers by sample id: what the
-    generation call wrote beside each text (strategy evokd-gen-labels), or an error where it
-    wrote nothing usable, for the task to reject as unlabelled."""
-    rows, answers = [], {}
-    for sample in chunk:
-        row = dict(sample)
-        answer = row.pop("answer", None)
-        answers[row["id"]] = answer if isinstance(answer, dict) and answer else {"error": NO_GENERATION_LABEL}
-        rows.append(row)
-    return rows, answers
-
-
-def written_for_generation_labels(cfg: Config, rnd: Round) -> bool:
-    """Whether this round takes its labels from the generation reply (evokd-gen-labels), after
-    checking that synthesized.jsonl was written under the same choice: a file written by another
-    strategy has no answers (every text would be rejected as unlabelled), or answers that a label
-    call would silently ignore. `dvc repro` never mixes them; a stage run by hand could."""
-    wanted = cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
-    written = read_json(rnd.meta("synthesize")).get("strategy") if rnd.meta("synthesize").exists() else None
-    if written is not None and (written in GENERATION_LABELLED_STRATEGIES) != wanted:
-        raise PipelineError(f"{rnd.synthesized} was written with synthesize.strategy {written}, and this "
-                            f"label stage runs with {cfg.synthesize.strategy}: one takes labels from the "
-                            f"generation reply and the other does not; re-run `evokd synthesize --round "
-                            f"{rnd.k}` first (`dvc repro` does it for you)")
-    return wanted
-
-
-def _text_problem(cfg: Config, text: str, norm: str, seen: SeenTexts,
-                  leak_index: LeakIndex, overlap: float | None = None) -> tuple[str | None, str | None]:
-    """(reason, detail) when the text itself is unusable, else (None, None)."""
-    if not norm:
-        return "empty", None
-    if len(text) < cfg.label.min_chars:
-        return "too_short", None
-    if len(text) > cfg.label.max_chars:
-        return "too_long", None
-    if norm in seen:
-        return "duplicate", None
-    if overlap is not None and overlap >= cfg.label.echo_overlap:
-        return "echo", f"{overlap:.0%} of its word 3-grams are in its prompt"
-    hit = leak_index.match(text)
-    return ("leak", hit) if hit is not None else (None, None)
-
-
-def validate(cfg: Config, samples: list[dict], answers: dict[str, dict], labels: list[str],
-             known: list[dict], leak_index: LeakIndex, task: Task | None = None,
-             repairs: Counter | None = None) -> tuple[list[dict], list[dict]]:
-    """Split labelled samples into accepted and rejected-with-reason; the task checks the
-    answer itself (and counts its repairs into `repairs`), then the text is checked."""
-    seen = SeenTexts()
-    for row in known:
-        seen.add(normalize(row["text"]))
-    accepted, rejected = [], []
-    for row, ok in check(cfg, samples, answers, labels, seen, leak_index, task, repairs):
-        (accepted if ok else rejected).append(row)
-    return accepted, rejected
-
-
-def check(cfg: Config, samples: list[dict], answers: dict[str, dict], labels: list[str],
-          seen: SeenTexts, leak_index: LeakIndex, task: Task | None = None,
-          repairs: Counter | None = None) -> Iterator[tuple[dict, bool]]:
-    """Each sample as written out (with its fields, or its rejection reason) and whether it is
-    accepted; accepted texts join `seen`, so later duplicates are rejected."""
-    task = task or get_task(cfg.task)
-    for sample in samples:
-        answer = answers.get(sample["id"]) or {"error": "no answer"}
-        checked = task.apply_answer(sample, answer, labels)
-        text = ((checked.fields or {}).get("text") or sample.get("text") or "").strip()
-        norm = normalize(text)
-        reason, detail = checked.reason, checked.detail
-        if reason is None:
-            reason, detail = _text_problem(cfg, text, norm, seen, leak_index,
-                                           sample.get("prompt_overlap"))
-        if reason:
-            yield {**sample, **checked.record, "reason": reason, "detail": detail}, False
-        else:
-            seen.add(norm)
-            if repairs is not None:
-                repairs.update(checked.repairs)
-            yield {**sample, **checked.fields, "text": text}, True
-
-
-class _Tally:
-    """Stands in for a list of rows where only its length and one field's counts are read
-    (the dataset card's facts): iterating yields {field: value} per counted row."""
-
-    def __init__(self, field: str = "", counts: Counter | None = None, total: int = 0):
-        self.field, self.counts = field, counts or Counter()
-        self.total = total or sum(self.counts.values())
-
-    def __len__(self) -> int:
-        return self.total
-
-    def __iter__(self) -> Iterator[dict]:
-        for value, n in self.counts.items():
-            for _ in range(n):
-                yield {self.field: value}
-
-
-def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
+def label(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
     rnd = Round(k)
     labels = read_json(prepared.labels)["labels"]
     task = get_task(cfg.task)
@@ -227,8 +122,8 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
               "label_counts_by_kind": {kind: {lab: c.get(lab, 0) for lab in labels}
                                        for kind, c in sorted(per_kind_label.items())}}
     synth_meta = rnd.meta("synthesize")
-    facts = round_facts(cfg, k, labels, _Tally(total=n_samples), _Tally("kind", kinds),
-                        _Tally("reason", reasons), known + labelled.count,
+    facts = round_facts(cfg, k, labels, Tally(total=n_samples), Tally("kind", kinds),
+                        Tally("reason", reasons), known + labelled.count,
                         dict(sorted(per_label.items())),
                         read_json(synth_meta).get("teacher", {}) if synth_meta.exists() else {},
                         teacher.usage.to_dict())
@@ -240,3 +135,7 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
         log.info("label@%d: second labelling of %d accepted samples disagrees on %d (%d unusable)",
                  k, agreement.total, agreement.total_disagree, agreement.total_failed)
     return result
+
+
+if __name__ == "__main__":
+    round_stage("label", label, teacher=True)

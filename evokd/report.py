@@ -1,4 +1,4 @@
-"""report: gather every active round into the few headline numbers people compare
+"""The report's library: gather every active round into the few headline numbers people compare
 (metrics/summary.json, the DVC metric), the diagnostics beside them (reports/diagnostics.json),
 the plot files of dvc.yaml (metrics/scores.csv, per_label_f1.csv, confusion.json), the charts
 (reports/figures/*.svg), and a report to read (reports/report.md) and to look at
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from evokd import charts
 from evokd.config import Config
-from evokd.io import atomic_write_text, read_json, read_jsonl, write_json
-from evokd.paths import METRICS, REPORTS, Round
+from evokd.io import read_json, read_jsonl
+from evokd.paths import REPORTS, Round
 from evokd.rounds import noise
-from evokd.rounds.plan import active_rounds
+from evokd.rounds.slots import active_rounds
 from evokd.tasks import get_task
 from evokd.teachers.base import Usage
 
@@ -214,7 +214,8 @@ def table(rows: list[dict], columns: dict[str, str]) -> str:
         + f"{r['accepted']} | {r['rejected']} | {r['tokens']} | {r['wall_s']} |\n" for r in rows)
 
 
-def _csv(rows: list[dict], fields: list[str]) -> str:
+def csv_text(rows: list[dict], fields: list[str]) -> str:
+    """`rows` as CSV text with the columns `fields` (others left out)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -433,32 +434,8 @@ def render_html(markdown: str, figures: dict[str, str]) -> str:
     return _PAGE.format(body=md.render(markdown))
 
 
-def run(cfg: Config) -> dict:
-    task = get_task(cfg.task)
-    collected = collect(cfg)
-    summary, rows = collected["summary"], collected["rows"]
-    write_json(METRICS / "summary.json", summary)
-    write_json(DIAGNOSTICS, collected["diagnostics"])
-    # `score` is the task's headline metric under one name, so that dvc.yaml's plots (and
-    # `dvc plots diff` across a classification and an NER experiment) need not know the task.
-    spend = ["tokens", "cost_usd", "total_tokens", "total_cost_usd"]
-    atomic_write_text(METRICS / "scores.csv", _csv(rows, ["round", "score", *task.columns, *spend]))
-    last = rows[-1]
-    per_label = [{"label": lab, "f1": f1} for lab, f1 in last["per_label_f1"].items()]
-    atomic_write_text(METRICS / "per_label_f1.csv", _csv(per_label, ["label", "f1"]))
-    # DVC's confusion template counts rows: one {actual, predicted} row per test item (NER: per
-    # word, the O/O words left out).
+def confusion_rows(cfg: Config, collected: dict) -> list[dict]:
+    """metrics/confusion.json's rows: DVC's confusion template counts rows, so one {actual,
+    predicted} row per test item (NER: per word, the O/O words left out)."""
     cells, _ = _confusion_cells(cfg, collected["confusion"])
-    write_json(METRICS / "confusion.json",
-               [{"actual": c["actual"], "predicted": c["predicted"]} for c in cells for _ in range(c["count"])])
-    figures = {stem: charts.svg(spec) for stem, spec in chart_specs(cfg, collected).items()}
-    for stem, svg in figures.items():
-        atomic_write_text(FIGURES / f"{stem}.svg", svg)
-    markdown = "\n".join(sections(cfg, collected))
-    atomic_write_text(REPORTS / "report.md", markdown)
-    atomic_write_text(REPORTS / "report.html", render_html(markdown, figures))
-    print("\n" + table(rows, task.columns))
-    for warning in collected["diagnostics"]["warnings"]:
-        print(f"WARNING: {warning}")
-    print(f"report: {REPORTS / 'report.html'} (open it in a browser; no network needed)")
-    return {"score": summary["score"], "rounds": summary["rounds_run"]}
+    return [{"actual": c["actual"], "predicted": c["predicted"]} for c in cells for _ in range(c["count"])]

@@ -1,7 +1,7 @@
-"""plan: one activation file per round slot, so that round k depends on its own file and never
-on `rounds` itself. Raising `rounds` from 4 to 8 rewrites only slots 5..8; DVC skips 1..4.
-Round 0 (prepare's student, analysed by `analyze@0`) is always active: its file `0.json` never
-changes, so `analyze@0` never re-runs because of `rounds`."""
+"""Round slots: DVC has no loops, so dvc.yaml's rounds are slots declared in slots.yaml (its
+`foreach` vars; rewrite with `evokd slots N`), and the `plan` stage (stages/plan.py) writes one
+activation file per slot from `rounds`. Round k depends on its own file, never on `rounds`, so
+raising `rounds` from 4 to 8 rewrites only slots 5..8 and DVC skips 1..4."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from evokd.config import Config
 from evokd.errors import ConfigError
-from evokd.io import atomic_write_text, read_json, write_json
-from evokd.paths import PLAN, SLOTS_FILE, Round
+from evokd.io import atomic_write_text, read_json
+from evokd.paths import SLOTS_FILE, Round
 
 # slots.yaml's second mapping: the keys of dvc.yaml's analyze foreach, "0".."N".
 ANALYZE_SLOTS = "analyze_slots"
@@ -54,30 +53,12 @@ def check_analyze_slots(slots: list[int], path: Path = SLOTS_FILE) -> None:
             f"run `evokd slots {len(slots)}` to rewrite the file, commit it, then run again")
 
 
-def run(cfg: Config) -> dict:
-    slots = read_slots()
-    if cfg.rounds > len(slots):
-        raise ConfigError(
-            f"rounds: {cfg.rounds} is more than the {len(slots)} round slots in {SLOTS_FILE}; "
-            f"run `evokd slots {cfg.rounds}` and commit slots.yaml, then run again"
-        )
-    check_analyze_slots(slots)
-    PLAN.mkdir(parents=True, exist_ok=True)
-    write_json(Round(0).plan, {"round": 0, "active": True})
-    for k in slots:
-        write_json(Round(k).plan, {"round": k, "active": k <= cfg.rounds})
-    for stale in PLAN.glob("*.json"):
-        if stale.stem.isdigit() and int(stale.stem) not in (0, *slots):
-            stale.unlink()
-    return {"rounds": cfg.rounds, "slots": len(slots)}
-
-
 def is_active(k: int) -> bool:
     """Whether round k runs (round 0 always does); inactive slots write placeholders without
     importing torch."""
     path = Round(k).plan
     if not path.exists():
-        raise ConfigError(f"{path}: missing; run `dvc repro plan` (or `evokd plan`) first")
+        raise ConfigError(f"{path}: missing; run `dvc repro plan` first")
     return bool(read_json(path)["active"])
 
 

@@ -1,5 +1,5 @@
 """prepare (round 0): load the dataset, hold the test split out, draw the k-shot seed set, embed
-the pool for the simulated teacher and train the first student.
+the pool for the simulated teacher, and train the first student on the seed set.
 
 It calls no teacher: round 0's teacher work is in stages of its own, `probe` (fresh texts for the
 first feedback, and the seed check) and `analyze@0`, so that a teacher in batch mode (which stops
@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
 from evokd.config import Config
 from evokd.data.loaders import load_reports
-from evokd.data.textnorm import LeakIndex
-from evokd.io import atomic_writer, write_json, write_jsonl
+from evokd.data.textnorm import hold_out_test_repeats
+from evokd.io import save_npy, write_json, write_jsonl
 from evokd.paths import Prepared, Round
+from evokd.rounds.stage import plain_stage
 from evokd.tasks import get_task
 
 log = logging.getLogger(__name__)
 
 
-def save_npy(path, array: np.ndarray) -> None:
-    with atomic_writer(path, "wb") as fh:
-        np.save(fh, array)
-
-
-def hold_out_test_repeats(train: list[dict], test: list[dict], threshold: float) -> list[dict]:
-    """The train rows that do not (nearly) repeat a test row, by the label stage's leak rule:
-    the rest never reach the seed set, the pool or a teacher, so seed and test never overlap."""
-    test_index = LeakIndex(test, threshold=threshold)
-    return [r for r in train if test_index.match(r["text"]) is None]
-
-
-def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
+def prepare(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import embed
     task = get_task(cfg.task)
@@ -77,3 +64,7 @@ def run(cfg: Config, prepared: Prepared = Prepared()) -> dict:
             # Rows of the dataset files not used, per split, by reason (and the first line of each).
             "dataset_rows_dropped": load_reports(splits),
             **{col: scores[col] for col in task.columns}, "train_log": log_train}
+
+
+if __name__ == "__main__":
+    plain_stage("prepare", prepare, meta=Round(0).meta("prepare"))

@@ -1,0 +1,39 @@
+"""synthesize (round k, step 1): the teacher reads round k-1's analysis of the student and writes
+new input texts: `n_hard` it expects the student to get wrong, `n_easy` it expects right (easy
+ones keep the student from forgetting). Which texts, and how they are ranked, is the strategy's
+(synthesize.strategy)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from evokd.config import Config
+from evokd.data.ids import assign_ids
+from evokd.io import read_json, read_jsonl, write_jsonl
+from evokd.paths import Prepared, Round
+from evokd.rounds.stage import round_stage
+from evokd.teachers.base import SynthesisRequest, Teacher
+
+
+def synthesize(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) -> dict:
+    rnd, prev = Round(k), Round(k - 1)
+    request = SynthesisRequest(
+        round=k,
+        labels=read_json(prepared.labels)["labels"],
+        analysis=read_json(prev.analysis),
+        feedback=read_jsonl(prev.feedback),
+        known=read_jsonl(prev.train_set),
+        student_dir=str(prev.model),
+        n_hard=cfg.synthesize.n_hard,
+        n_easy=cfg.synthesize.n_easy,
+        seed=read_jsonl(prepared.seed),
+    )
+    samples = assign_ids(k, teacher.synthesize(request))
+    write_jsonl(rnd.synthesized, samples)
+    kinds = Counter(s["kind"] for s in samples)
+    # The label stage checks it: evokd-gen-labels rows carry answers the others do not.
+    return {"synthesized": len(samples), "kinds": dict(kinds), "strategy": cfg.synthesize.strategy}
+
+
+if __name__ == "__main__":
+    round_stage("synthesize", synthesize, teacher=True)
