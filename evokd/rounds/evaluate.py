@@ -6,6 +6,7 @@ from __future__ import annotations
 from evokd.config import Config
 from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
+from evokd.student import predict_rows
 from evokd.tasks import get_task
 
 
@@ -13,10 +14,11 @@ def run(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
     rnd = Round(k)
     task = get_task(cfg.task)
     labels = read_json(prepared.labels)["labels"]
-    result = task.score(cfg, rnd.model, read_jsonl(prepared.test), labels)
+    test = read_jsonl(prepared.test)
+    result = task.score(test, predict_rows(task, cfg, rnd.model, test, desc="score test split"), labels)
     write_json(rnd.scores, {"round": k, "active": True, **result})
     batch = read_jsonl(rnd.labelled)
-    fb = task.feedback(cfg, rnd.previous.model, batch)
+    fb = task.feedback(batch, predict_rows(task, cfg, rnd.previous.model, batch))
     write_jsonl(rnd.feedback, fb)
     return {**{col: result[col] for col in task.columns},
             "feedback_wrong": sum(not r["correct"] for r in fb), "feedback_total": len(fb)}

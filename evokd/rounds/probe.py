@@ -30,6 +30,7 @@ from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.label import validate
 from evokd.rounds.synthesize import assign_ids
+from evokd.student import predict_rows
 from evokd.tasks import Task, get_task
 from evokd.teachers.base import SynthesisRequest, Teacher
 
@@ -97,7 +98,7 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     reasons: dict[str, int] = {}
     for row in rejected:
         reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
-    feedback = task.feedback(cfg, r0.model, accepted) if accepted else []
+    feedback = task.feedback(accepted, predict_rows(task, cfg, r0.model, accepted)) if accepted else []
     write_jsonl(r0.probe, accepted + rejected)
     write_jsonl(r0.feedback, feedback)
     wrong = sum(not r["correct"] for r in feedback)
