@@ -113,6 +113,7 @@ def run_full(cfg) -> dict:
     """The student trained on the whole leak-free train split: the ceiling."""
     from evokd.io import read_json, read_jsonl
     from evokd.paths import Prepared
+    from evokd.student import predict_rows, train_student
     from evokd.student.backbone import backbone_path
     from evokd.tasks import get_task
 
@@ -120,9 +121,10 @@ def run_full(cfg) -> dict:
     prepared = Prepared()
     labels = read_json(prepared.labels)["labels"]
     train_rows = read_jsonl(prepared.train)
-    task.train(backbone_path(cfg.train.backbone), train_rows, labels, cfg.train, Path("models/full"),
-               seed=cfg.seed, epochs=cfg.train.epochs, desc="full")
-    return task.score(cfg, Path("models/full"), read_jsonl(prepared.test), labels)
+    train_student(task, backbone_path(cfg.train.backbone), train_rows, labels, cfg.train, Path("models/full"),
+                  seed=cfg.seed, epochs=cfg.train.epochs, desc="full")
+    test = read_jsonl(prepared.test)
+    return task.score(test, predict_rows(task, cfg, Path("models/full"), test, desc="score test split"), labels)
 
 
 def main() -> None:

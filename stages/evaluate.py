@@ -8,6 +8,7 @@ from evokd.config import Config
 from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.stage import round_stage
+from evokd.student import predict_rows
 from evokd.tasks import get_task
 
 
@@ -15,9 +16,11 @@ def evaluate(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
     rnd = Round(k)
     task = get_task(cfg.task)
     labels = read_json(prepared.labels)["labels"]
-    result = task.score(cfg, rnd.model, read_jsonl(prepared.test), labels)
+    test = read_jsonl(prepared.test)
+    result = task.score(test, predict_rows(task, cfg, rnd.model, test, desc="score test split"), labels)
     write_json(rnd.scores, {"round": k, "active": True, **result})
-    feedback = task.feedback(cfg, rnd.previous.model, read_jsonl(rnd.labelled))
+    batch = read_jsonl(rnd.labelled)
+    feedback = task.feedback(batch, predict_rows(task, cfg, rnd.previous.model, batch))
     write_jsonl(rnd.feedback, feedback)
     return {**{col: result[col] for col in task.columns},
             "feedback_wrong": sum(not r["correct"] for r in feedback), "feedback_total": len(feedback)}

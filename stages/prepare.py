@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def prepare(cfg: Config, prepared: Prepared = Prepared()) -> dict:
     from evokd.student.backbone import backbone_path
+    from evokd.student import predict_rows, train_student
     from evokd.student.predict import embed
     task = get_task(cfg.task)
 
@@ -52,9 +53,10 @@ def prepare(cfg: Config, prepared: Prepared = Prepared()) -> dict:
             device=cfg.train.device))
 
     r0 = Round(0)
-    log_train = task.train(backbone, seed, labels, cfg.train, r0.model, seed=cfg.seed,
-                           epochs=cfg.train.seed_epochs, desc="train@0")
-    scores = task.score(cfg, r0.model, splits["test"], labels)
+    log_train = train_student(task, backbone, seed, labels, cfg.train, r0.model, seed=cfg.seed,
+                              epochs=cfg.train.seed_epochs, desc="train@0")
+    scores = task.score(splits["test"], predict_rows(task, cfg, r0.model, splits["test"],
+                                                     desc="score test split"), labels)
     write_json(r0.scores, {"round": 0, "active": True, **scores})
     # Round 0's feedback is not the seed set (the student answers what it was trained on
     # perfectly): the `probe` stage tests it on fresh teacher-written texts.

@@ -33,6 +33,7 @@ from evokd.paths import Prepared, Round
 from evokd.rounds.checks import validate
 from evokd.rounds.seedcheck import NOT_ANSWER_FIELDS, check_seed, warnings
 from evokd.rounds.stage import round_stage
+from evokd.student import predict_rows
 from evokd.tasks import get_task
 from evokd.teachers.base import SynthesisRequest, Teacher
 
@@ -61,7 +62,7 @@ def probe(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()
     leak_index = LeakIndex(read_jsonl(prepared.test), threshold=cfg.label.leak_overlap)
     accepted, rejected = validate(cfg, texts, answers, labels, seed, leak_index, task)
     reasons = dict(Counter(row["reason"] for row in rejected))
-    feedback = task.feedback(cfg, r0.model, accepted) if accepted else []
+    feedback = task.feedback(accepted, predict_rows(task, cfg, r0.model, accepted)) if accepted else []
     write_jsonl(r0.probe, accepted + rejected)
     write_jsonl(r0.feedback, feedback)
     wrong = sum(not r["correct"] for r in feedback)

@@ -8,6 +8,7 @@ from evokd.data.sampling import draw_review
 from evokd.io import atomic_copytree, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.stage import round_stage
+from evokd.student import train_student
 from evokd.tasks import get_task
 
 
@@ -21,8 +22,8 @@ def train(cfg: Config, k: int, prepared: Prepared = Prepared()) -> dict:
         return {"examples": 0, "new": 0, "review": 0, "note": "no accepted samples; student unchanged"}
     review = draw_review(read_jsonl(rnd.previous.train_set), int(round(cfg.train.review_ratio * len(new))),
                          seed=cfg.seed * 1000 + k, new=new if cfg.train.review_balance else None)
-    log = get_task(cfg.task).train(str(rnd.previous.model), new + review, labels, cfg.train, rnd.model,
-                                   seed=cfg.seed * 1000 + k, epochs=cfg.train.epochs, desc=f"train@{k}")
+    log = train_student(get_task(cfg.task), str(rnd.previous.model), new + review, labels, cfg.train,
+                        rnd.model, seed=cfg.seed * 1000 + k, epochs=cfg.train.epochs, desc=f"train@{k}")
     return {**log, "new": len(new), "review": len(review)}
 
 

@@ -58,12 +58,12 @@ def test_classifier_trains_mixed_precision_on_gpu_saves_fp32_and_predicts_like_c
     from evokd.config import TrainConfig
     from evokd.student.backbone import backbone_path
     from evokd.student.predict import predict_proba
-    from evokd.student.train import train_classifier
+    from evokd.student.train import fine_tune
 
     rows = _trec_rows(256)
     labels = sorted({r["label"] for r in rows})
     cfg = TrainConfig(device="auto", batch_size=16, max_length=32)
-    log = train_classifier(backbone_path("minilm"), rows, labels, cfg, tmp_path / "m", seed=0, epochs=4)
+    log = fine_tune("sequence", backbone_path("minilm"), rows, labels, cfg, tmp_path / "m", seed=0, epochs=4)
     assert (log["device"], log["precision"], log["world_size"]) == ("cuda", _precision(), 1)
     assert log["loss_per_epoch"][-1] < 0.6 * log["loss_per_epoch"][0], log["loss_per_epoch"]
     assert _saved_dtypes(tmp_path / "m") == {"torch.float32"}
@@ -82,14 +82,14 @@ def test_classifier_trains_mixed_precision_on_gpu_saves_fp32_and_predicts_like_c
 def test_cuda_device_is_honoured_and_cpu_can_be_forced(tmp_path):
     from evokd.config import TrainConfig
     from evokd.student.backbone import backbone_path
-    from evokd.student.train import train_classifier
+    from evokd.student.train import fine_tune
 
     rows = _trec_rows(48)
     labels = sorted({r["label"] for r in rows})
-    on_gpu = train_classifier(backbone_path("minilm"), rows, labels, TrainConfig(device="cuda", max_length=32),
-                              tmp_path / "g", seed=0, epochs=1)
-    on_cpu = train_classifier(backbone_path("minilm"), rows, labels,
-                              TrainConfig(device="cpu", precision="fp32", max_length=32), tmp_path / "c", seed=0, epochs=1)
+    on_gpu = fine_tune("sequence", backbone_path("minilm"), rows, labels, TrainConfig(device="cuda", max_length=32),
+                       tmp_path / "g", seed=0, epochs=1)
+    on_cpu = fine_tune("sequence", backbone_path("minilm"), rows, labels,
+                       TrainConfig(device="cpu", precision="fp32", max_length=32), tmp_path / "c", seed=0, epochs=1)
     assert (on_gpu["device"], on_cpu["device"], on_cpu["precision"]) == ("cuda", "cpu", "fp32")
     # Same seed, same batches: the first epoch's loss differs only by bf16 rounding.
     assert on_gpu["loss_per_epoch"][0] == pytest.approx(on_cpu["loss_per_epoch"][0], rel=0.05)
@@ -109,13 +109,14 @@ def test_tagger_trains_on_gpu_and_predicts_like_cpu(tmp_path):
     from evokd.config import TrainConfig
     from evokd.data.conll import load_conll
     from evokd.student.backbone import backbone_path
-    from evokd.student.tagger import predict_word_proba, train_tagger
+    from evokd.student.tagger import predict_word_proba
+    from evokd.student.train import fine_tune
     from evokd.tasks import ner
 
     rows = [r for r in load_conll(ROOT / "data/raw/conll2003/train.txt.gz", "train") if r["tokens"]][:400]
     tags = ner.tag_names(sorted({t[2:] for r in rows for t in r["tags"] if t != "O"}))
     cfg = TrainConfig(device="auto", batch_size=16, max_length=64)
-    log = train_tagger(backbone_path("minilm"), rows, tags, cfg, tmp_path / "t", seed=0, epochs=3)
+    log = fine_tune("token", backbone_path("minilm"), rows, tags, cfg, tmp_path / "t", seed=0, epochs=3)
     assert (log["device"], log["precision"]) == ("cuda", _precision())
     assert log["loss_per_epoch"][-1] < 0.6 * log["loss_per_epoch"][0], log["loss_per_epoch"]
     assert _saved_dtypes(tmp_path / "t") == {"torch.float32"}

@@ -80,6 +80,7 @@ def test_scoring_the_test_split_shows_progress(tmp_path, monkeypatch, capsys):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from evokd.config import parse_config
+    from evokd.student import predict_rows
     from evokd.student.backbone import backbone_path
     from evokd.tasks import get_task
     from conftest import ROOT
@@ -94,7 +95,8 @@ def test_scoring_the_test_split_shows_progress(tmp_path, monkeypatch, capsys):
     AutoTokenizer.from_pretrained(backbone).save_pretrained(model_dir)
     cfg = parse_config(yaml.safe_load((ROOT / "params.yaml").read_text()))
     test = [{"id": str(i), "text": f"where is place {i} ?", "label": labels[i % 2]} for i in range(5)]
-    get_task("classification").score(cfg, model_dir, test, labels)
+    task = get_task("classification")
+    task.score(test, predict_rows(task, cfg, model_dir, test, desc="score test split"), labels)
     shown = lines(capsys.readouterr().err, "score test split")
     assert shown[0].startswith("evokd: score test split: 0/5 ") and shown[-1].startswith("evokd: score test split: 5/5 ")
 

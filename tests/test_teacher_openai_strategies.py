@@ -251,14 +251,14 @@ def tiny_student(tmp_path_factory):
     from evokd.config import DatasetConfig, TrainConfig
     from evokd.data.loaders import load_split
     from evokd.student.backbone import backbone_path
-    from evokd.student.train import train_classifier
+    from evokd.student.train import fine_tune
 
     rows = load_split(DatasetConfig(train=str(ROOT / "data/raw/trec/TREC.train"),
                                     test=str(ROOT / "data/raw/trec/TREC.test")), "train")
     rows = rows[:: len(rows) // 48][:48]
     out = tmp_path_factory.mktemp("student") / "model"
-    train_classifier(backbone_path("minilm"), rows, sorted({r["label"] for r in rows}),
-                     TrainConfig(device="cpu", batch_size=16, max_length=24), out, seed=0, epochs=1)
+    fine_tune("sequence", backbone_path("minilm"), rows, sorted({r["label"] for r in rows}),
+              TrainConfig(device="cpu", batch_size=16, max_length=24), out, seed=0, epochs=1)
     return out
 
 

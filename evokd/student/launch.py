@@ -1,7 +1,7 @@
 """Run the student's training under `accelerate launch` (`train.launcher: accelerate`).
 
 The stage process (`evokd train`, or `evokd prepare` for round 0) writes what the training needs
-(the examples, the label set, the train config) to a temporary folder, starts
+(the head, the examples, the label set, the train config) to a temporary folder, starts
 `accelerate launch --multi_gpu --num_processes N -m evokd.student.worker <spec>` and waits.
 Each worker runs the very same training function as a single-process run; `accelerate` joins them
 in one DDP group (NCCL on GPUs, gloo on CPUs), rank 0 saves the checkpoint and writes the log, and
@@ -54,7 +54,7 @@ def launch_command(spec: Path, num_processes: int, precision: str, port: int) ->
                   "--main_process_port", str(port), "-m", "evokd.student.worker", str(spec)]
 
 
-def launch(kind: str, init_from: str, examples: list[dict], labels: list[str], cfg: TrainConfig,
+def launch(head: str, init_from: str, examples: list[dict], labels: list[str], cfg: TrainConfig,
            out_dir: str | Path, seed: int, epochs: int, desc: str) -> dict:
     """Train with `cfg.num_processes` workers; the training log of rank 0 (see module docstring)."""
     from evokd.student.runtime import detect_placement
@@ -64,7 +64,7 @@ def launch(kind: str, init_from: str, examples: list[dict], labels: list[str], c
         folder = Path(tmp)
         write_jsonl(folder / "examples.jsonl", examples)
         spec = folder / "spec.json"
-        write_json(spec, {"kind": kind, "init_from": str(init_from), "labels": labels,
+        write_json(spec, {"head": head, "init_from": str(init_from), "labels": labels,
                           "cfg": cfg.model_dump(), "out_dir": str(Path(out_dir).resolve()),
                           "seed": seed, "epochs": epochs, "desc": desc,
                           "examples": str(folder / "examples.jsonl"), "result": str(folder / "log.json")})

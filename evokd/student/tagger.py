@@ -1,4 +1,6 @@
-"""The NER student: a token classifier (`AutoModelForTokenClassification`) on the same backbone.
+"""The token head (NER): a token classifier (`AutoModelForTokenClassification`) on the same
+backbone, trained by `evokd.student.train.fine_tune` like the sequence head; this module holds
+what differs: word-piece alignment, the training batches and reading predictions back per word.
 
 Words are split into sub-words by the backbone's tokenizer. Each word's tag is the label of its
 *first* sub-word; the other sub-words, and the special tokens, get -100 (ignored by the loss).
@@ -9,17 +11,11 @@ recall on very long sentences; raise `train.max_length` if a dataset has many.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
 
-from evokd.config import TrainConfig
-from evokd.progress import progress
-from evokd.student.backbone import load_weights, setup_torch
-from evokd.student.batches import bucketed_batches, pad_batch
-from evokd.student.loop import fit
-from evokd.student.runtime import inference_device
+from evokd.student.batches import pad_batch
 
 IGNORE = -100
 
@@ -46,26 +42,12 @@ def align_labels(first: dict[int, int], length: int, tag_ids: list[int]) -> list
     return labels
 
 
-def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: TrainConfig,
-                 out_dir: str | Path, seed: int, epochs: int, desc: str = "train") -> dict:
-    """Train a token classifier from `init_from` on `examples` ({"tokens", "tags"}) and save a
-    pipeline-loadable checkpoint to `out_dir`; returns the loop's log."""
+def token_batches(tokenizer, examples: list[dict], tag2id: dict[str, int], max_length: int):
+    """The token head's batches ({"tokens", "tags"} examples): sub-words padded per batch, tag
+    ids at first sub-words, -100 on the rest and on the padding."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from evokd.student.launch import launch, should_launch
-    from evokd.student.train import save_checkpoint
-
-    if should_launch(cfg):  # train.launcher: accelerate -> the same function in N DDP workers
-        return launch("tagger", init_from, examples, tags, cfg, out_dir, seed, epochs, desc)
-    setup_torch(cfg.threads)
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    tag2id = {tag: i for i, tag in enumerate(tags)}
-    tokenizer = AutoTokenizer.from_pretrained(init_from)
-    model = load_weights(AutoModelForTokenClassification, init_from, num_labels=len(tags), label2id=tag2id,
-                         id2label={i: t for t, i in tag2id.items()})
-    encoded, firsts = encode_words(tokenizer, [e["tokens"] for e in examples], cfg.max_length)
+    encoded, firsts = encode_words(tokenizer, [e["tokens"] for e in examples], max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     labels = [align_labels(first, n, [tag2id[t] for t in e["tags"]])
               for first, n, e in zip(firsts, lengths, examples)]
@@ -76,9 +58,7 @@ def train_tagger(init_from: str, examples: list[dict], tags: list[str], cfg: Tra
         padded = [labels[i] + [IGNORE] * (width - len(labels[i])) for i in batch_ids]
         return {**batch, "labels": torch.tensor(padded)}
 
-    log = fit(model, lengths, make_batch, cfg, rng, epochs, desc)
-    save_checkpoint(model, tokenizer, Path(out_dir))
-    return log
+    return lengths, make_batch
 
 
 def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
@@ -88,12 +68,11 @@ def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_
     each word's first sub-word (cut-off words: probability 1 for `O`). `device`: `train.device`;
     `desc` names the progress display."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
 
-    setup_torch(threads)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    where = inference_device(device)
-    model = load_weights(AutoModelForTokenClassification, model_dir).eval().to(where)
+    from evokd.student.predict import load_for_inference, run_batches
+
+    tokenizer, model, where = load_for_inference(AutoModelForTokenClassification, model_dir, threads, device)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     outside = names.index("O") if "O" in names else 0
     out = []
@@ -104,22 +83,10 @@ def predict_word_proba(model_dir: str | Path, sentences: list[list[str]], batch_
     if not sentences:
         return names, out
     encoded, firsts = encode_words(tokenizer, [list(s) for s in sentences], max_length)
-    lengths = [len(ids) for ids in encoded["input_ids"]]
-    with torch.inference_mode(), progress(len(sentences), desc, "sentence") as bar:
-        for batch_ids in bucketed_batches(lengths, batch_size, None):
-            batch = pad_batch(tokenizer, encoded, batch_ids).to(where)
-            probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
-            for row, i in enumerate(batch_ids):
-                for word, pos in firsts[i].items():
-                    out[i][word] = probs[row, pos]
-            bar.update(len(batch_ids))
+    for batch_ids, _, output in run_batches(model, tokenizer, encoded, batch_size, where, desc, "sentence"):
+        probs = torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
+        for row, i in enumerate(batch_ids):
+            for word, pos in firsts[i].items():
+                out[i][word] = probs[row, pos]
     return names, out
 
-
-def predict_tags(model_dir: str | Path, sentences: list[list[str]], batch_size: int = 64,
-                 max_length: int = 128, threads: int | None = None, device: str = "auto") -> list[list[str]]:
-    """The most probable tag of every word, repaired to valid BIO (an orphan I-X becomes B-X)."""
-    from evokd.data.conll import repair_bio
-
-    names, probs = predict_word_proba(model_dir, sentences, batch_size, max_length, threads, device)
-    return [repair_bio([names[j] for j in p.argmax(1)])[0] if len(p) else [] for p in probs]

@@ -1,47 +1,35 @@
-"""Fine-tune the student sequence classifier (the loop itself is `evokd.student.loop.fit`)."""
+"""The one place a student is built and fine-tuned, whatever its head (the loop itself is
+`evokd.student.loop.fit`).
+
+A head is what sits on the shared MiniLM-style encoder: `sequence` (one label per text, examples
+{"text", "label"}) or `token` (one tag per word, examples {"tokens", "tags"}, tags aligned to each
+word's first sub-word by `evokd.student.tagger`). The two differ only in the transformers auto
+class and in how examples become padded batches with labels; the backbone, tokenizer, seeding,
+threads, device, optimizer, schedule, launcher and safetensors checkpoint are the same code.
+"""
 
 from __future__ import annotations
 
 import random
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from evokd.config import TrainConfig
 from evokd.student.backbone import load_weights, setup_torch
 from evokd.student.batches import pad_batch
 from evokd.student.loop import fit
 
+# What `fine_tune` needs of a head: `make(tokenizer, examples, label2id, max_length)` returns the
+# token count of each example and `make_batch(ids)` -> the model's keyword arguments, labels included.
+Batches = Callable[..., tuple[list[int], Callable[[list[int]], dict]]]
 
-def train_classifier(
-    init_from: str,
-    examples: list[dict],
-    labels: list[str],
-    cfg: TrainConfig,
-    out_dir: str | Path,
-    seed: int,
-    epochs: int,
-    desc: str = "train",
-) -> dict:
-    """Train from `init_from` (a backbone or a previous round's checkpoint) on `examples`
-    ({"text", "label"}) and save a pipeline-loadable checkpoint to `out_dir`.
 
-    Returns a log: loss per epoch, examples, wall time and examples per second.
-    """
+def sequence_batches(tokenizer, examples: list[dict], label2id: dict[str, int], max_length: int):
+    """The sequence head's batches: texts padded per batch, one class id per text."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from evokd.student.launch import launch, should_launch
-
-    if should_launch(cfg):  # train.launcher: accelerate -> the same function in N DDP workers
-        return launch("classifier", init_from, examples, labels, cfg, out_dir, seed, epochs, desc)
-    setup_torch(cfg.threads)
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    label2id = {label: i for i, label in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(init_from)
-    model = load_weights(AutoModelForSequenceClassification, init_from, num_labels=len(labels),
-                         label2id=label2id, id2label={i: label for label, i in label2id.items()})
-    encoded = tokenizer([e["text"] for e in examples], truncation=True, max_length=cfg.max_length)
+    encoded = tokenizer([e["text"] for e in examples], truncation=True, max_length=max_length)
     targets = [label2id[e["label"]] for e in examples]
     lengths = [len(ids) for ids in encoded["input_ids"]]
 
@@ -49,6 +37,50 @@ def train_classifier(
         return {**pad_batch(tokenizer, encoded, batch_ids),
                 "labels": torch.tensor([targets[i] for i in batch_ids])}
 
+    return lengths, make_batch
+
+
+def head(name: str) -> tuple[type, Batches]:
+    """The transformers auto class and the batch maker of the head called `name`."""
+    if name == "sequence":
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification, sequence_batches
+    if name == "token":
+        from transformers import AutoModelForTokenClassification
+
+        from evokd.student.tagger import token_batches
+
+        return AutoModelForTokenClassification, token_batches
+    raise ValueError(f"unknown student head {name!r} (sequence | token)")
+
+
+def fine_tune(head_name: str, init_from: str, examples: list[dict], labels: list[str], cfg: TrainConfig,
+              out_dir: str | Path, seed: int, epochs: int, desc: str = "train") -> dict:
+    """Train a `head_name` head ("sequence" | "token") with output names `labels` from `init_from`
+    (a backbone or a previous round's checkpoint) on `examples` and save a pipeline-loadable
+    checkpoint to `out_dir`. With `train.launcher: accelerate` the same function runs in N DDP
+    workers (`evokd.student.launch`).
+
+    Returns the loop's log: loss per epoch, examples, wall time and examples per second.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    from evokd.student.launch import launch, should_launch
+
+    if should_launch(cfg):
+        return launch(head_name, init_from, examples, labels, cfg, out_dir, seed, epochs, desc)
+    auto_class, batches = head(head_name)
+    setup_torch(cfg.threads)
+    # Seed before the model is built: the new head's initialisation draws from the torch generator.
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    label2id = {label: i for i, label in enumerate(labels)}
+    tokenizer = AutoTokenizer.from_pretrained(init_from)
+    model = load_weights(auto_class, init_from, num_labels=len(labels),
+                         label2id=label2id, id2label={i: label for label, i in label2id.items()})
+    lengths, make_batch = batches(tokenizer, examples, label2id, cfg.max_length)
     log = fit(model, lengths, make_batch, cfg, rng, epochs, desc)
     save_checkpoint(model, tokenizer, Path(out_dir))
     return log

@@ -1,5 +1,6 @@
 """One DDP worker of a launched training (see `evokd.student.launch`): reads the spec, runs the
-same training function as a single-process run, and rank 0 writes the log back.
+same training function (`evokd.student.train.fine_tune`) as a single-process run, and rank 0
+writes the log back.
 
 Run by `accelerate launch ... -m evokd.student.worker <spec.json>`, never by hand."""
 
@@ -13,17 +14,12 @@ from evokd.io import iter_jsonl, read_json, write_json
 
 def main(spec_path: str) -> None:
     from evokd.student.runtime import is_main_process
+    from evokd.student.train import fine_tune
 
     spec = read_json(spec_path)
-    if spec["kind"] == "classifier":
-        from evokd.student.train import train_classifier as train
-    elif spec["kind"] == "tagger":
-        from evokd.student.tagger import train_tagger as train
-    else:
-        raise ValueError(f"unknown training kind {spec['kind']!r}")
-    log = train(spec["init_from"], list(iter_jsonl(spec["examples"])), spec["labels"],
-                TrainConfig(**spec["cfg"]), spec["out_dir"], seed=spec["seed"], epochs=spec["epochs"],
-                desc=spec["desc"])
+    log = fine_tune(spec["head"], spec["init_from"], list(iter_jsonl(spec["examples"])), spec["labels"],
+                    TrainConfig(**spec["cfg"]), spec["out_dir"], seed=spec["seed"], epochs=spec["epochs"],
+                    desc=spec["desc"])
     if is_main_process():
         write_json(spec["result"], log)
 

@@ -2,8 +2,10 @@
 that the round steps (evokd.rounds) never branch on `cfg.task`.
 
 A task knows how to load its dataset, name its label set (classes, or entity types), draw the
-seed set, train and run the student, score it, judge a feedback answer right or wrong, and turn
-a teacher's labelling answer into sample fields (or a rejection with a reason).
+seed set, say what its student is (`head`, `student_labels`; `evokd.student` builds, trains and
+runs it: a task imports no student code), score the student's predictions, judge a feedback
+answer right or wrong, and turn a teacher's labelling answer into sample fields (or a rejection
+with a reason).
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from evokd.config import Config, DatasetConfig, TrainConfig
+from evokd.config import DatasetConfig
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Task(ABC):
     """One kind of prediction problem. Subclasses are stateless."""
 
     name: str
+    # The student's head, which `evokd.student` dispatches on: "sequence" (one label per text)
+    # or "token" (one tag per word).
+    head: str
     # The headline metric (in each round's scores and in metrics/summary.json as `metric`).
     metric: str
     # Score columns of metrics/scores.csv and the report table, with their display names.
@@ -55,18 +59,20 @@ class Task(ABC):
                   source: str) -> list[dict]:
         """The k-shot seed set: `shots` samples per label."""
 
-    @abstractmethod
-    def train(self, init_from: str, examples: list[dict], labels: list[str], cfg: TrainConfig,
-              out_dir: str | Path, seed: int, epochs: int, desc: str) -> dict:
-        """Fine-tune from `init_from` and save the checkpoint to `out_dir`; return the log."""
+    def student_labels(self, labels: list[str]) -> list[str]:
+        """The names of the student head's outputs for the label set `labels` (the classes
+        themselves; NER: their BIO tags)."""
+        return labels
 
     @abstractmethod
-    def score(self, cfg: Config, model_dir: str | Path, test: list[dict], labels: list[str]) -> dict:
-        """Test-split metrics of one checkpoint: `self.metric`, the columns, `per_label`."""
+    def score(self, test: list[dict], prediction: tuple, labels: list[str]) -> dict:
+        """Test-split metrics of the student's `prediction` on `test` ((names, probabilities),
+        `evokd.student.predict_rows`): `self.metric`, the columns, `per_label`."""
 
     @abstractmethod
-    def feedback(self, cfg: Config, model_dir: str | Path, rows: list[dict]) -> list[dict]:
-        """Each row with the student's answer: `predicted`, `confidence`, `correct`."""
+    def feedback(self, rows: list[dict], prediction: tuple) -> list[dict]:
+        """Each row with the student's answer read from `prediction` (as for `score`):
+        `predicted`, `confidence`, `correct`."""
 
     def show_label(self, row: dict) -> str:
         """A sample's label as a person reads it in the report: the class (or, for a rejected

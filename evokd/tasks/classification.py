@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from evokd.config import Config, DatasetConfig
+from evokd.config import DatasetConfig
 from evokd.tasks.base import Answer, Task
 
 
@@ -51,6 +51,7 @@ class ClassificationTask(Task):
     classifier; the headline metric is macro-F1."""
 
     name = "classification"
+    head = "sequence"
     metric = "macro_f1"
     columns = {"macro_f1": "macro-F1", "accuracy": "accuracy"}
 
@@ -70,26 +71,14 @@ class ClassificationTask(Task):
 
         return draw_seed_set(rows, shots, seed, source)
 
-    def train(self, init_from, examples, labels, cfg, out_dir, seed, epochs, desc):
-        from evokd.student.train import train_classifier
-
-        return train_classifier(init_from, examples, labels, cfg, out_dir, seed=seed,
-                                epochs=epochs, desc=desc)
-
-    def _predict(self, cfg: Config, model_dir, rows: list[dict], desc: str = "predict"):
-        from evokd.student.predict import predict_proba
-
-        return predict_proba(model_dir, [r["text"] for r in rows], cfg.evaluate.batch_size,
-                             cfg.train.max_length, cfg.train.threads, cfg.train.device, desc)
-
-    def score(self, cfg, model_dir, test, labels):
-        names, probs = self._predict(cfg, model_dir, test, desc="score test split")
+    def score(self, test, prediction, labels):
+        names, probs = prediction
         predicted = [names[j] for j in probs.argmax(1)]
         gold = [r["label"] for r in test]
         return {**metrics(gold, predicted, labels), "confusion": confusion_matrix(gold, predicted)}
 
-    def feedback(self, cfg, model_dir, rows):
-        names, probs = self._predict(cfg, model_dir, rows)
+    def feedback(self, rows, prediction):
+        names, probs = prediction
         out = []
         for row, p in zip(rows, probs):
             predicted = names[int(p.argmax())]

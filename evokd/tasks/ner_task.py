@@ -13,6 +13,7 @@ class NerTask(Task):
     """Samples are {"id", "tokens", "tags", "text"}; the label set is the entity types."""
 
     name = "ner"
+    head = "token"
     metric = "f1"
     columns = {"f1": "F1", "precision": "precision", "recall": "recall",
                "macro_f1": "macro-F1", "accuracy": "token accuracy"}
@@ -35,24 +36,19 @@ class NerTask(Task):
     def draw_seed(self, rows, labels, shots, seed, source):
         return ner.draw_seed_sentences(rows, labels, shots, seed, source)
 
-    def train(self, init_from, examples, labels, cfg, out_dir, seed, epochs, desc):
-        from evokd.student.tagger import train_tagger
+    def student_labels(self, labels):
+        """The BIO tags of the entity types: what the token head predicts."""
+        return ner.tag_names(labels)
 
-        return train_tagger(init_from, examples, ner.tag_names(labels), cfg, out_dir, seed=seed,
-                            epochs=epochs, desc=desc)
-
-    def _predict(self, cfg, model_dir, rows, desc: str = "predict"):
+    def _tags(self, prediction):
+        """The most probable tag of every word, repaired to valid BIO (an orphan I-X becomes B-X)."""
         from evokd.data.conll import repair_bio
-        from evokd.student.tagger import predict_word_proba
 
-        names, probs = predict_word_proba(model_dir, [r["tokens"] for r in rows],
-                                          cfg.evaluate.batch_size, cfg.train.max_length,
-                                          cfg.train.threads, cfg.train.device, desc)
-        tags = [repair_bio([names[j] for j in p.argmax(1)])[0] for p in probs]
-        return tags, probs
+        names, probs = prediction
+        return [repair_bio([names[j] for j in p.argmax(1)])[0] for p in probs]
 
-    def score(self, cfg, model_dir, test, labels):
-        predicted, _ = self._predict(cfg, model_dir, test, desc="score test split")
+    def score(self, test, prediction, labels):
+        predicted = self._tags(prediction)
         gold = [r["tags"] for r in test]
         return {**ner.metrics(gold, predicted, labels), "confusion": ner.token_confusion(gold, predicted)}
 
@@ -70,12 +66,11 @@ class NerTask(Task):
                              else str(e) for e in entities) or "(no entities)"
         return "(none)" if tags is None and entities is None else str(tags if tags is not None else entities)
 
-    def feedback(self, cfg, model_dir, rows):
+    def feedback(self, rows, prediction):
         """`correct`: the predicted entities are exactly the gold ones; `confidence`: the least
         confident word's top probability."""
-        predicted, probs = self._predict(cfg, model_dir, rows)
         out = []
-        for row, tags, p in zip(rows, predicted, probs):
+        for row, tags, p in zip(rows, self._tags(prediction), prediction[1]):
             confidence = float(p.max(1).min()) if len(p) else 1.0
             out.append({**row, "predicted": tags, "confidence": round(confidence, 4),
                         "correct": ner.sentence_correct(row["tags"], tags)})

@@ -60,10 +60,10 @@ def test_predict_refuses_a_pickled_checkpoint(tmp_path):
 
 def test_training_from_a_pickled_checkpoint_is_refused(tmp_path):
     from evokd.config import TrainConfig
-    from evokd.student.train import train_classifier
+    from evokd.student.train import fine_tune
 
     folder, marker = poisoned_checkpoint(tmp_path)
     with pytest.raises(PipelineError, match=r"pulled-model: cannot load the model \(.*model\.safetensors"):
-        train_classifier(str(folder), [{"text": "hi", "label": "A"}], ["A", "B"],
-                         TrainConfig(device="cpu", threads=1), tmp_path / "out", seed=0, epochs=1, desc="t")
+        fine_tune("sequence", str(folder), [{"text": "hi", "label": "A"}], ["A", "B"],
+                  TrainConfig(device="cpu", threads=1), tmp_path / "out", seed=0, epochs=1, desc="t")
     assert not marker.exists() and not (tmp_path / "out").exists()
