@@ -35,7 +35,7 @@ import logging
 from collections import Counter
 from typing import Iterator
 
-from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
+from evokd.config import Config
 from evokd.data.textnorm import LeakIndex, normalize
 from evokd.data.stream import AtomicJsonl, SeenTexts, chunked
 from evokd.errors import BatchPending, PipelineError
@@ -43,6 +43,7 @@ from evokd.io import iter_jsonl, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds import relabel
 from evokd.cards.dataset import round_facts, write_round_card
+from evokd.strategies import STRATEGIES, get_strategy
 from evokd.tasks import Task, get_task
 from evokd.teachers.base import Teacher
 
@@ -73,9 +74,9 @@ def written_for_generation_labels(cfg: Config, rnd: Round) -> bool:
     checking that synthesized.jsonl was written under the same choice: a file written by another
     strategy has no answers (every text would be rejected as unlabelled), or answers that a label
     call would silently ignore. `dvc repro` never mixes them; a stage run by hand could."""
-    wanted = cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
+    wanted = get_strategy(cfg.synthesize.strategy).labels_with_generation
     written = read_json(rnd.meta("synthesize")).get("strategy") if rnd.meta("synthesize").exists() else None
-    if written is not None and (written in GENERATION_LABELLED_STRATEGIES) != wanted:
+    if written is not None and (written in STRATEGIES and STRATEGIES[written].labels_with_generation) != wanted:
         raise PipelineError(f"{rnd.synthesized} was written with synthesize.strategy {written}, and this "
                             f"label stage runs with {cfg.synthesize.strategy}: one takes labels from the "
                             f"generation reply and the other does not; re-run `evokd synthesize --round "

@@ -8,6 +8,7 @@ import hashlib
 from evokd.config import Config
 from evokd.io import read_json, read_jsonl, write_jsonl
 from evokd.paths import Prepared, Round
+from evokd.student.probe import SavedStudent
 from evokd.teachers.base import SynthesisRequest, Teacher
 
 
@@ -30,9 +31,9 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
         analysis=read_json(prev.analysis),
         feedback=read_jsonl(prev.feedback),
         known=read_jsonl(prev.train_set),
-        student_dir=str(prev.model),
         n_hard=cfg.synthesize.n_hard,
         n_easy=cfg.synthesize.n_easy,
+        student=SavedStudent(cfg, prev.model),  # loaded only if the strategy consults it
         seed=read_jsonl(prepared.seed),
     )
     samples = assign_ids(k, teacher.synthesize(request))
