@@ -298,7 +298,8 @@ class OpenAITeacher(Teacher):
             candidates = self._generate_unguided(request, syn.overgenerated(n), "hard")
             return self._ranked(request, candidates, n)
         if strategy.overgenerates == "hard":
-            out = self._generate_guided(request, syn.overgenerated(request.n_hard), request.n_easy, strategy.template)
+            out = self._generate_guided(request, syn.overgenerated(request.n_hard), request.n_easy,
+                                        strategy.template)
             hard = self._ranked(request, [s for s in out if s["kind"] == "hard"], request.n_hard)
             return hard + [s for s in out if s["kind"] == "easy"]
         return self._generate_guided(request, request.n_hard, request.n_easy, strategy.template)
@@ -312,8 +313,9 @@ class OpenAITeacher(Teacher):
         """The `n` candidates an over-generating strategy keeps: those the previous round's
         student is least sure of (ranking least_sure, the one ranking evokd.strategies declares)."""
         if request.student is None:
-            raise TeacherError(f"strategy {self.cfg.synthesize.strategy} ranks candidates with the previous "
-                               "round's student, and none was given (a bug: the synthesize stage gives it)")
+            # A bug, not a user's mistake (the synthesize stage always gives one): a traceback.
+            raise ValueError(f"strategy {self.cfg.synthesize.strategy} ranks candidates with the previous "
+                             "round's student, and the request holds none")
         log.info("synthesize: the round-%d student ranks %d candidates and keeps %d", request.round - 1,
                  len(candidates), min(n, len(candidates)))
         return request.student.least_sure(candidates, n)
