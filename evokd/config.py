@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evokd.errors import ConfigError, UnknownLabelError
+from evokd.strategies import STRATEGY_PARAMS, get_strategy
 
 FORMATS = ("trec", "csv", "tsv", "jsonl", "parquet", "hf", "conll")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll",
@@ -338,12 +339,6 @@ class PrepareConfig(_Block):
     embed_max_length: int = Field(64, ge=8, le=512)
 
 
-# Strategies whose hard samples are the candidates the previous student is least sure of.
-RANKED_STRATEGIES = ("uncertainty", "evokd-uncertainty")
-# Strategies whose samples are labelled by the generation call itself (no separate label call).
-GENERATION_LABELLED_STRATEGIES = ("evokd-gen-labels",)
-
-
 class SynthesizeConfig(_Block):
     """What the teacher writes each round."""
 
@@ -352,6 +347,7 @@ class SynthesizeConfig(_Block):
     # the previous student is least sure of kept (all "hard"). evokd-uncertainty: evokd, its hard
     # samples the n_hard least sure among analysis-guided candidates. evokd-gen-labels (LLM
     # teacher only): evokd, each text labelled by the generation call itself, no label call.
+    # Each is a class in evokd/strategies.py (what it reads and does); this list names them.
     strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd-uncertainty"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
@@ -499,7 +495,8 @@ class Config(_Block):
     @model_validator(mode="after")
     def _something_to_rank(self) -> "Config":
         syn = self.synthesize
-        if self.teacher.provider == "openai" and syn.strategy in RANKED_STRATEGIES and syn.overgenerate < 1.5:
+        if (self.teacher.provider == "openai" and get_strategy(syn.strategy).overgenerates != "none"
+                and syn.overgenerate < 1.5):
             raise ValueError(
                 f"synthesize.overgenerate is {syn.overgenerate:g} with strategy {syn.strategy}: the LLM "
                 "teacher would write hardly more candidates than it keeps, so the student has almost "
@@ -519,7 +516,7 @@ class Config(_Block):
     @model_validator(mode="after")
     def _generation_labels_need_an_llm(self) -> "Config":
         syn = self.synthesize
-        if self.teacher.provider == "simulated" and syn.strategy in GENERATION_LABELLED_STRATEGIES:
+        if self.teacher.provider == "simulated" and get_strategy(syn.strategy).labels_with_generation:
             raise ValueError(
                 f"synthesize.strategy is {syn.strategy} with teacher.provider simulated: the simulated "
                 "teacher's generation and labelling both give the pool's gold labels, so taking the "
@@ -531,24 +528,22 @@ class Config(_Block):
 def ignored_params(cfg: "Config", verb: str) -> list[str]:
     """Params of stage `verb` set away from their defaults that this teacher and strategy never
     read: each as a line saying why. DVC still re-runs the stage when one changes (its params
-    block is listed whole), so a user who changed one is told it bought nothing."""
+    block is listed whole), so a user who changed one is told it bought nothing. Which
+    `synthesize.*` params a strategy reads, each strategy declares (evokd.strategies)."""
     syn, teacher = cfg.synthesize, cfg.teacher
     simulated = teacher.provider == "simulated"
-    guided = syn.strategy not in ("random", "uncertainty")
+    strategy = get_strategy(syn.strategy)
     # The simulated teacher sends no prompts: a prompt set changes none of its answers.
     prompts = ("teacher.prompts", simulated, "the LLM teacher (the simulated one sends no prompts)")
+    by_strategy = {name: (f"synthesize.{name}", not strategy.reads_param(name, teacher.provider), reader)
+                   for name, reader in STRATEGY_PARAMS.items()}
     # Per stage: (key, ignored with this teacher and strategy?, who reads it).
     rules = {
         "synthesize": [
-            ("synthesize.candidates", not simulated or syn.strategy == "random",
-             "the simulated teacher's strategies that rank a pool draw (all but random)"),
-            ("synthesize.guided_share", not (simulated and guided), "the simulated teacher's evokd strategies"),
-            ("synthesize.label_quota", not guided, "the guided strategies (evokd, evokd-*)"),
-            ("synthesize.overgenerate", simulated or syn.strategy not in RANKED_STRATEGIES,
-             "the LLM teacher's uncertainty strategies (the simulated one ranks its `candidates`)"),
+            by_strategy["candidates"], by_strategy["guided_share"], by_strategy["label_quota"],
+            by_strategy["overgenerate"],
             ("synthesize.batches", simulated, "the LLM teacher"),
-            ("synthesize.show_wrong", simulated or not guided, "the LLM teacher's guided strategies"),
-            ("synthesize.show_correct", simulated or not guided, "the LLM teacher's guided strategies"),
+            by_strategy["show_wrong"], by_strategy["show_correct"],
             ("synthesize.show_seed", simulated, "the LLM teacher"),
             prompts,
         ],

@@ -26,8 +26,9 @@ from __future__ import annotations
 import textwrap
 from dataclasses import asdict, dataclass
 
-from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
+from evokd.config import Config
 from evokd.errors import ConfigError
+from evokd.strategies import get_strategy
 
 CHARS_PER_TOKEN = 4  # English text, to write a stand-in analysis of teacher.max_tokens tokens
 
@@ -139,7 +140,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         # As stages/probe.py: the feedback-free generation of probe.n_texts texts, then one
         # label call for the seed examples and those texts together.
         request = SynthesisRequest(round=0, labels=labels, analysis={}, feedback=[], known=seed,
-                                   student_dir="", n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
+                                   n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
         out = plan(teacher.probe, request, cfg.probe.n_texts)
         texts = [{"id": f"probe-standin-{i}", "text": r["text"]}
                  for i, r in enumerate(seed + _longest(pool, cfg.probe.n_texts))]
@@ -152,7 +153,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
     def synthesize(k: int) -> list:
         rows = _feedback_rows(pool, labels, syn.batches * syn.show_wrong, syn.batches * syn.show_correct)
         request = SynthesisRequest(
-            round=k, labels=labels, feedback=rows, known=[], student_dir="",
+            round=k, labels=labels, feedback=rows, known=[],
             analysis={"summary": _analysis_standin(pool, t.max_tokens), "weak_labels": labels},
             n_hard=syn.n_hard, n_easy=syn.n_easy, seed=seed)
         return plan(teacher.synthesize, request)
@@ -166,7 +167,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         out = []
         for start in range(0, len(samples), size):
             chunk = samples[start: start + size]
-            if syn.strategy not in GENERATION_LABELLED_STRATEGIES:
+            if not get_strategy(syn.strategy).labels_with_generation:
                 out += plan(teacher.label, chunk, labels)
             second = relabel.pick(chunk, lab.relabel_fraction, cfg.seed)
             if second:

@@ -47,7 +47,7 @@ def probe(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()
     labels = read_json(prepared.labels)["labels"]
     seed = read_jsonl(prepared.seed)
     request = SynthesisRequest(round=0, labels=labels, analysis={}, feedback=[], known=seed,
-                               student_dir=str(r0.model), n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
+                               n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
     texts = assign_ids(0, teacher.probe(request, cfg.probe.n_texts))
     seed_samples = [{key: value for key, value in row.items() if key not in NOT_ANSWER_FIELDS}
                     for row in seed]

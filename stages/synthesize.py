@@ -12,6 +12,7 @@ from evokd.data.ids import assign_ids
 from evokd.io import read_json, read_jsonl, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.stage import round_stage
+from evokd.student.saved import SavedStudent
 from evokd.teachers.base import SynthesisRequest, Teacher
 
 
@@ -23,9 +24,9 @@ def synthesize(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepa
         analysis=read_json(prev.analysis),
         feedback=read_jsonl(prev.feedback),
         known=read_jsonl(prev.train_set),
-        student_dir=str(prev.model),
         n_hard=cfg.synthesize.n_hard,
         n_easy=cfg.synthesize.n_easy,
+        student=SavedStudent(cfg, prev.model),  # loaded only if the strategy consults it
         seed=read_jsonl(prepared.seed),
     )
     samples = assign_ids(k, teacher.synthesize(request))

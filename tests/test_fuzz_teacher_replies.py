@@ -229,7 +229,7 @@ def test_synthesis_replies_give_texts_or_counted_rejections(tmp_path_factory, re
     teacher = make_teacher(tmp_path_factory.mktemp("c"))
     answering(teacher, reply, finish)
     out = teacher.synthesize(SynthesisRequest(round=1, labels=LABELS, analysis={}, feedback=[], known=[],
-                                              student_dir="unused", n_hard=3, n_easy=1))
+                                              n_hard=3, n_easy=1))
     assert sum(s["kind"] == "hard" for s in out) <= 3 and sum(s["kind"] == "easy" for s in out) <= 1
     for s in out:
         assert isinstance(s["text"], str)

@@ -22,6 +22,8 @@ from evokd import report
 from stages.report import report as report_stage
 from evokd.rounds import slots as plan_slots
 from stages import plan
+from evokd.strategies import get_strategy
+from evokd.student.saved import SavedStudent
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.simulated import SimulatedTeacher, hard_cap, take_capped
 
@@ -84,8 +86,8 @@ def test_label_quota_spreads_hard_picks(tmp_path, scripted_student, quota, candi
     pool, _, _ = teacher._load_pool()
     cand = [i for i, row in enumerate(pool) if row["label"] in candidates]
     req = SynthesisRequest(round=1, labels=LABELS, analysis={}, feedback=[], known=[],
-                           student_dir="unused", n_hard=6, n_easy=0)
-    picked = teacher._pick_by_student(req, cand, random.Random(0), "evokd")
+                           n_hard=6, n_easy=0, student=SavedStudent(teacher.cfg, "unused"))
+    picked = teacher._pick_by_student(req, cand, random.Random(0), get_strategy("evokd"))
     assert all(kind == "hard" for _, kind in picked)
     assert Counter(pool[i]["label"] for i, _ in picked) == want
     # hardest first within a label (stable order: the pool's first A texts)
@@ -176,7 +178,7 @@ def test_guided_generation_asks_for_hard_texts_label_by_label(fake_openai, tmp_p
     labels = ["DESC", "HUM", "LOC", "NUM"] if task == "classification" else ["LOC", "MISC", "ORG", "PER"]
     cfg = openai_config(fake_openai, tmp_path, "evokd", task=task, synthesize={"label_quota": quota, "batches": 2})
     req = SynthesisRequest(round=1, labels=labels, analysis={"summary": "x", "weak_labels": [labels[2]]},
-                           feedback=[], known=[], student_dir="unused", n_hard=6, n_easy=2)
+                           feedback=[], known=[], n_hard=6, n_easy=2)
     OpenAITeacher(cfg).synthesize(req)
     prompts = ["\n".join(m["content"] for m in r["body"]["messages"]) for r in fake_openai.requests]
     assert len(prompts) == 2

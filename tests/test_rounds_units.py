@@ -142,7 +142,7 @@ def test_simulated_random_strategy_skips_used_and_is_reproducible(cfg, tmp_path)
     teacher = SimulatedTeacher(cfg, prepared)
     known = [{"id": "train-A0", "source_id": "train-A0", "label": "A"}]
     req = SynthesisRequest(round=1, labels=["A", "B", "C"], analysis={}, feedback=[], known=known,
-                           student_dir="unused", n_hard=5, n_easy=2)
+                           n_hard=5, n_easy=2)
     out = teacher.synthesize(req)
     assert len(out) == 7 and "train-A0" not in {s["source_id"] for s in out}
     assert out == SimulatedTeacher(cfg, prepared).synthesize(req)

@@ -199,7 +199,7 @@ def test_s3_remote_carries_answered_calls_so_a_teammate_sends_none(s3_server, fa
                                       prompts=str(ROOT / "prompts/default")), api_key=None)
 
     request = SynthesisRequest(round=1, labels=["HUM", "LOC"], analysis={"summary": "x", "weak_labels": []},
-                               feedback=[], known=[], student_dir="unused", n_hard=3, n_easy=1)
+                               feedback=[], known=[], n_hard=3, n_easy=1)
     alice = teacher(a)
     made = alice.synthesize(request)
     sent = fake_openai.count()

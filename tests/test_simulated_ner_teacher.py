@@ -9,6 +9,7 @@ import pytest
 from evokd.config import parse_config
 from evokd.io import write_jsonl
 from evokd.paths import Prepared
+from evokd.student.saved import SavedStudent
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.simulated_ner import SimulatedNerTeacher
@@ -42,9 +43,13 @@ def make_teacher(tmp_path, **teacher):
     return SimulatedNerTeacher(cfg, prepared), rows
 
 
+# The settings the previous student is run with (the tests stand in for the student itself).
+STUDENT_CFG = parse_config({"task": "ner", "dataset": {"train": "a.conll", "test": "b.conll"}})
+
+
 def request(rows, feedback, analysis, known=()):
     return SynthesisRequest(round=1, labels=TYPES, analysis=analysis, feedback=feedback,
-                            known=list(known), student_dir="student", n_hard=2, n_easy=1)
+                            known=list(known), n_hard=2, n_easy=1, student=SavedStudent(STUDENT_CFG, "student"))
 
 
 def test_label_returns_gold_tags_and_unknown_texts_fail(tmp_path):

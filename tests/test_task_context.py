@@ -58,7 +58,7 @@ def _cfg(server, tmp_path, task: str, prompt_set: str, strategy: str):
 
 def _request(case: dict) -> SynthesisRequest:
     return SynthesisRequest(round=1, labels=case["labels"], feedback=case["feedback"], known=case["seed"],
-                            student_dir="unused", analysis={"summary": "It reads places as people.",
+                            analysis={"summary": "It reads places as people.",
                                                             "weak_labels": [case["labels"][0]]},
                             n_hard=2, n_easy=1, seed=case["seed"])
 

@@ -45,7 +45,7 @@ FEEDBACK = [
 
 
 def synth_request(n_hard=6, n_easy=2, round=1):
-    return SynthesisRequest(round=round, labels=LABELS, feedback=FEEDBACK, known=[], student_dir="unused",
+    return SynthesisRequest(round=round, labels=LABELS, feedback=FEEDBACK, known=[],
                             analysis={"summary": "Confuses places with people.", "weak_labels": ["LOC"]},
                             n_hard=n_hard, n_easy=n_easy)
 

@@ -27,7 +27,8 @@ from stages import label as label_step
 from evokd.data.ids import assign_ids
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.openai import OpenAITeacher
-from evokd.teachers.prompts import load_template, synthesis_kind
+from evokd.strategies import get_strategy
+from evokd.teachers.prompts import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["DESC", "HUM", "LOC", "NUM"]
@@ -51,7 +52,7 @@ def synth_request(n_hard=12, n_easy=4, task="classification"):
     """3 hard and 1 easy per conversation over 4: what the fake server's auto reply writes."""
     ner = task == "ner"
     return SynthesisRequest(round=1, labels=TYPES if ner else LABELS, feedback=NER_FEEDBACK if ner else FEEDBACK,
-                            known=[], student_dir="models/rounds/0",
+                            known=[],
                             analysis={"summary": SUMMARY, "weak_labels": ["LOC"]}, n_hard=n_hard, n_easy=n_easy)
 
 
@@ -284,7 +285,7 @@ def test_every_prompt_set_has_a_labelled_template_like_its_guided_one(prompt_set
     text = "\n".join(m["content"] for m in messages)
     assert '"hard"' in text and ('"entities"' if task == "ner" else '"label"') in text
     assert re.search(r"\b3\b", text) and "A, B" in text
-    assert synthesis_kind("evokd-gen-labels") == "synthesize_labelled"
+    assert get_strategy("evokd-gen-labels").template == "synthesize_labelled"
 
 
 def test_card_hashes_the_templates_the_strategy_reads(fake_openai, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 from fake_openai import fake_openai, openai_config, reply  # noqa: F401 (fixture)
 from evokd.errors import BudgetExceeded, ConfigError
 from evokd.student import uncertainty
+from evokd.student.saved import SavedStudent
 from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.openai import OpenAITeacher
 from evokd.teachers.prompts import load_template
@@ -35,8 +36,10 @@ def make_cfg(server, tmp_path, strategy, synthesize=None, **kwargs):
     return openai_config(server, tmp_path, strategy, synthesize={"overgenerate": 3, **(synthesize or {})}, **kwargs)
 
 
-def synth_request(n_hard=6, n_easy=2, labels=LABELS, feedback=FEEDBACK, student_dir="models/rounds/0"):
-    return SynthesisRequest(round=1, labels=labels, feedback=feedback, known=[], student_dir=student_dir,
+def synth_request(n_hard=6, n_easy=2, labels=LABELS, feedback=FEEDBACK, student_dir="models/rounds/0", cfg=None):
+    """Round 1's request; its student is the probe of `student_dir` (scored with `cfg`'s settings)."""
+    return SynthesisRequest(round=1, labels=labels, feedback=feedback, known=[],
+                            student=SavedStudent(cfg, student_dir),
                             analysis={"summary": SUMMARY, "weak_labels": ["LOC"]}, n_hard=n_hard, n_easy=n_easy)
 
 
@@ -272,7 +275,7 @@ def test_uncertainty_with_a_real_student_keeps_its_least_sure_texts(fake_openai,
                         real(cfg, model_dir, texts))
     cfg = make_cfg(fake_openai, tmp_path, "uncertainty", synthesize={"batches": 2})
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": "cpu", "max_length": 24})})
-    out = OpenAITeacher(cfg).synthesize(synth_request(n_hard=3, n_easy=1, student_dir=str(tiny_student)))
+    out = OpenAITeacher(cfg).synthesize(synth_request(n_hard=3, n_easy=1, student_dir=str(tiny_student), cfg=cfg))
     assert fake_openai.count() == 2 and len(out) == 4 and {s["kind"] for s in out} == {"hard"}
     candidates = scored[0]
     assert len(scored) == 1 and len(candidates) == 12

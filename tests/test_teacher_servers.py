@@ -33,7 +33,7 @@ FEEDBACK = [
 
 
 def synth_request():
-    return SynthesisRequest(round=1, labels=LABELS, feedback=FEEDBACK, known=[], student_dir="unused",
+    return SynthesisRequest(round=1, labels=LABELS, feedback=FEEDBACK, known=[],
                             analysis={"summary": "Confuses places.", "weak_labels": ["LOC"]}, n_hard=3, n_easy=1)
 
 

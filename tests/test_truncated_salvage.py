@@ -123,7 +123,7 @@ def test_uncut_reply_missing_answers_are_not_called_truncated(tmp_path):
 
 def request() -> SynthesisRequest:
     return SynthesisRequest(round=1, labels=LABELS, analysis={"summary": "x", "weak_labels": []},
-                            feedback=[], known=[], student_dir="", n_hard=3, n_easy=2)
+                            feedback=[], known=[], n_hard=3, n_easy=2)
 
 
 def test_cut_generation_reply_keeps_its_complete_texts(tmp_path):

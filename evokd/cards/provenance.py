@@ -14,7 +14,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
+from evokd.config import Config
+from evokd.strategies import get_strategy
 
 # Teacher keys that determine what the teacher says (the response cache's key has the same idea).
 TEACHER_KEYS = ("provider", "model", "cache_namespace", "label_noise", "prompts", "temperature",
@@ -54,10 +55,11 @@ def prompt_hashes(cfg: Config) -> dict[str, str]:
     teacher (it reads no prompt) and for templates that do not exist."""
     if cfg.teacher.provider == "simulated":
         return {}
-    from evokd.teachers.prompts import synthesis_kind, template_path
+    from evokd.teachers.prompts import template_path
 
-    kinds = ["analyze", synthesis_kind(cfg.synthesize.strategy)]
-    if cfg.synthesize.strategy not in GENERATION_LABELLED_STRATEGIES or cfg.label.relabel_fraction > 0:
+    strategy = get_strategy(cfg.synthesize.strategy)
+    kinds = ["analyze", strategy.template]
+    if not strategy.labels_with_generation or cfg.label.relabel_fraction > 0:
         kinds.append("label")
     out = {}
     for kind in kinds:

@@ -14,12 +14,13 @@ import logging
 from collections import Counter
 from typing import Iterator
 
-from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
+from evokd.config import Config
 from evokd.data.textnorm import LeakIndex, normalize
 from evokd.data.stream import SeenTexts
 from evokd.errors import PipelineError
 from evokd.io import read_json
 from evokd.paths import Round
+from evokd.strategies import STRATEGIES, get_strategy
 from evokd.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,9 @@ def written_for_generation_labels(cfg: Config, rnd: Round) -> bool:
     checking that synthesized.jsonl was written under the same choice: a file written by another
     strategy has no answers (every text would be rejected as unlabelled), or answers that a label
     call would silently ignore. `dvc repro` never mixes them; a stage run by hand could."""
-    wanted = cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
+    wanted = get_strategy(cfg.synthesize.strategy).labels_with_generation
     written = read_json(rnd.meta("synthesize")).get("strategy") if rnd.meta("synthesize").exists() else None
-    if written is not None and (written in GENERATION_LABELLED_STRATEGIES) != wanted:
+    if written is not None and (written in STRATEGIES and STRATEGIES[written].labels_with_generation) != wanted:
         raise PipelineError(f"{rnd.synthesized} was written with synthesize.strategy {written}, and this "
                             f"label stage runs with {cfg.synthesize.strategy}: one takes labels from the "
                             f"generation reply and the other does not; re-run `dvc repro synthesize@"

@@ -21,11 +21,12 @@ from pathlib import Path
 from evokd.cards.card import read_card, usage_totals
 from evokd.cards.model import model_facts, write_merged_card, write_model_card
 from evokd.cards.provenance import git_revision
-from evokd.config import GENERATION_LABELLED_STRATEGIES, Config
+from evokd.config import Config
 from evokd.errors import PipelineError, UserInputError
 from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.slots import active_rounds
+from evokd.strategies import get_strategy
 from evokd.tasks import get_task
 
 DATA_FILE = "train.jsonl"
@@ -78,7 +79,7 @@ def collect(cfg: Config, prepared: Prepared = Prepared()) -> tuple[dict, list[di
                                                         "model": cfg.teacher.model}
     facts = model_facts(cfg.task, info["labels"], cfg.train.backbone, teacher, task.metric, scores,
                         data, (info.get("counts") or {}).get("test"), git_revision())
-    facts["labelled_by"] = ("generation" if cfg.synthesize.strategy in GENERATION_LABELLED_STRATEGIES
+    facts["labelled_by"] = ("generation" if get_strategy(cfg.synthesize.strategy).labels_with_generation
                             else "label call")
     facts["round_cards"] = {k: {key: c[key] for key in ("prompt_sha256", "params", "counts", "usage", "git")}
                             for k, c in cards.items()}

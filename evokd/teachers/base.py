@@ -9,6 +9,9 @@ A teacher is given everything it may see (never the test split) and returns plai
   asks for an independent second labelling of the same samples (evokd.rounds.relabel);
 - analyze: {"summary", "weak_labels", ...} from the student's right and wrong answers;
 - probe (round 0 only): fresh texts for the task, on which the round-0 student is tested.
+
+A teacher never imports student code: the synthesize stage hands it a `StudentProbe` of the
+previous round's student (`SavedStudent`, in the student package), texts in, scores out.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Optional, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -63,6 +70,45 @@ def select_feedback(params, rows: list[dict]) -> list[dict]:
 
 
 @dataclass
+class LabelScores:
+    """A classifier's answers on n texts: its label names, an (n, labels) probability matrix,
+    and each text's margin (top-two probability gap: 0 = a toss-up, 1 = certain)."""
+
+    names: list[str]
+    probs: "np.ndarray"
+    margins: "np.ndarray"
+
+
+@dataclass
+class WordScores:
+    """A tagger's answers on n sentences: its tag names, per sentence a (words, tags)
+    probability matrix, and each sentence's margin (that of its least sure word)."""
+
+    names: list[str]
+    probs: list["np.ndarray"]
+    margins: "np.ndarray"
+
+
+class StudentProbe(Protocol):
+    """The previous round's student as a teacher may consult it: texts in, scores out. The
+    model is loaded only when asked, so a strategy that never consults it costs nothing."""
+
+    def label_scores(self, texts: list[str]) -> LabelScores:
+        """Classification: per-label probabilities and margins of `texts`."""
+        ...
+
+    def word_scores(self, sentences: list[list[str]]) -> WordScores:
+        """NER: per-word tag probabilities and sentence margins of `sentences` (lists of words)."""
+        ...
+
+    def least_sure(self, samples: list[dict], n: int) -> list[dict]:
+        """The `n` of `samples` (dicts with a "text"; NER texts are split into words as the
+        label stage splits them) with the smallest margins, each with its `margin`; a text
+        repeated among them competes once."""
+        ...
+
+
+@dataclass
 class SynthesisRequest:
     """What the teacher sees when it writes round k's samples."""
 
@@ -71,9 +117,11 @@ class SynthesisRequest:
     analysis: dict
     feedback: list[dict]  # the previous student's answers on the previous batch
     known: list[dict]  # samples already in the training set (seed and earlier rounds)
-    student_dir: str  # the previous round's student
     n_hard: int
     n_easy: int
+    # The previous round's student, for the strategies that rank candidates with it (None:
+    # nothing to consult, e.g. round 0's probe or `evokd estimate`).
+    student: Optional[StudentProbe] = None
     extra: dict = field(default_factory=dict)
     # The user's own labelled seed examples (data/prepared/seed.jsonl): an LLM teacher shows a
     # few of them in every generation prompt, whatever the strategy.

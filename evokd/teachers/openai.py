@@ -7,12 +7,13 @@ endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server, LM Studio).
   much of it repeats its prompt (`prompt_overlap`; the label stage rejects echoes). That is
   `synthesize.strategy` evokd; the baselines random and uncertainty ask with a prompt that holds
   only the task context and the seed examples (`synthesize_random.md`), and the uncertainty strategies
-  over-generate and let the previous student keep what it is least sure of
-  (evokd.student.uncertainty). evokd-gen-labels is evokd's generation with
+  over-generate and let the previous student keep what it is least sure of (the request's
+  probe of it, `SynthesisRequest.student`). evokd-gen-labels is evokd's generation with
   `synthesize_labelled.md`, which also asks for each text's answer (the label call's per-text
   answer object); a text keeps it as `answer`, and the label stage takes it instead of calling
   `label` (the ablation "is the separate labelling call worth its tokens?"). Each strategy has
-  its own draws, so their replies never mix.
+  its own draws, so their replies never mix. Which of these a run does is the strategy's
+  declaration (evokd.strategies: template, guided, over-generation, ranking, cache draw).
 - label: a separate call labels numbered texts, `label.batch_size` per request; answers are
   joined back by number, never by position. Per text: the answer object (e.g. {"label"}) or
   {"error": reason}; the label stage validates it. A second labelling (`draw` > 0) is the same
@@ -40,6 +41,7 @@ from typing import Optional
 from evokd.config import Config
 from evokd.data.textnorm import shingles
 from evokd.errors import TeacherError, TeacherRefused
+from evokd.strategies import RANDOM_KIND, get_strategy
 from evokd.teachers import schemas
 from evokd.teachers.base import SynthesisRequest, Teacher, Usage, select_feedback
 from evokd.teachers.budget import Ledger, Price, SharedLedger
@@ -275,12 +277,12 @@ class OpenAITeacher(Teacher):
 
     # -- synthesize -----------------------------------------------------------------------
     def synthesize(self, request: SynthesisRequest) -> list[dict]:
-        """Round k's new texts, by `synthesize.strategy`:
+        """Round k's new texts, by `synthesize.strategy` (what evokd.strategies declares of it):
 
         - evokd: analysis-guided generation (the analysis and the previous batch's answers in
           the prompt), `n_hard` hard and `n_easy` easy texts;
         - random: `n_hard + n_easy` texts written for the task and label set alone (no
-          analysis, no feedback; the ZeroGen-style baseline), kind "random";
+          analysis, no feedback; the ZeroGen-style baseline), of kind random;
         - uncertainty: `overgenerate` times as many such texts, of which the previous student
           keeps the `n_hard + n_easy` it is least sure of (the active-learning baseline), kind "hard";
         - evokd-uncertainty: evokd with `overgenerate` times the hard texts, of which the
@@ -288,35 +290,35 @@ class OpenAITeacher(Teacher):
         - evokd-gen-labels: evokd, each text written with its label (`answer`), for the label
           stage to take instead of a label call.
         """
-        syn = self.cfg.synthesize
-        n = request.n_hard + request.n_easy
-        if syn.strategy == "random":
-            return self._generate_unguided(request, n, "random")
-        if syn.strategy == "uncertainty":
+        syn, strategy = self.cfg.synthesize, get_strategy(self.cfg.synthesize.strategy)
+        if not strategy.guided:
+            n = request.n_hard + request.n_easy
+            if strategy.overgenerates == "none":
+                return self._generate_unguided(request, n, RANDOM_KIND)
             candidates = self._generate_unguided(request, syn.overgenerated(n), "hard")
-            return self._least_sure(request, candidates, n)
-        if syn.strategy == "evokd-uncertainty":
-            out = self._generate_guided(request, syn.overgenerated(request.n_hard), request.n_easy)
-            hard = self._least_sure(request, [s for s in out if s["kind"] == "hard"], request.n_hard)
+            return self._ranked(request, candidates, n)
+        if strategy.overgenerates == "hard":
+            out = self._generate_guided(request, syn.overgenerated(request.n_hard), request.n_easy,
+                                        strategy.template)
+            hard = self._ranked(request, [s for s in out if s["kind"] == "hard"], request.n_hard)
             return hard + [s for s in out if s["kind"] == "easy"]
-        if syn.strategy == "evokd-gen-labels":
-            return self._generate_guided(request, request.n_hard, request.n_easy, "synthesize_labelled")
-        return self._generate_guided(request, request.n_hard, request.n_easy)
+        return self._generate_guided(request, request.n_hard, request.n_easy, strategy.template)
 
     def _draw(self, k: int, b: int) -> str:
-        """The cache draw of round k's generation batch b: strategies never share replies
-        (evokd keeps the draw it had before there were strategies, so its cache stays valid)."""
-        strategy = self.cfg.synthesize.strategy
-        where = f"round{k}/batch{b}"
-        return f"synthesize/{where}" if strategy == "evokd" else f"synthesize/{strategy}/{where}"
+        """The cache draw of round k's generation batch b: the strategy's own
+        (`Strategy.cache_draw`), so that strategies never share replies."""
+        return get_strategy(self.cfg.synthesize.strategy).cache_draw(k, b)
 
-    def _least_sure(self, request: SynthesisRequest, candidates: list[dict], n: int) -> list[dict]:
-        """The `n` candidates the previous round's student is least sure of (evokd.student.uncertainty)."""
-        from evokd.student.uncertainty import keep_least_sure
-
+    def _ranked(self, request: SynthesisRequest, candidates: list[dict], n: int) -> list[dict]:
+        """The `n` candidates an over-generating strategy keeps: those the previous round's
+        student is least sure of (ranking least_sure, the one ranking evokd.strategies declares)."""
+        if request.student is None:
+            # A bug, not a user's mistake (the synthesize stage always gives one): a traceback.
+            raise ValueError(f"strategy {self.cfg.synthesize.strategy} ranks candidates with the previous "
+                             "round's student, and the request holds none")
         log.info("synthesize: the round-%d student ranks %d candidates and keeps %d", request.round - 1,
                  len(candidates), min(n, len(candidates)))
-        return keep_least_sure(self.cfg, request.student_dir, candidates, n)
+        return request.student.least_sure(candidates, n)
 
     def _samples(self, plan: list[tuple], replies: list[dict], read) -> list[dict]:
         """Generated samples with their batch (`draw`) and how much each repeats its prompt;
@@ -575,16 +577,13 @@ def _cut(reply: dict) -> bool:
     return reply.get("finish_reason") == "length"
 
 
-# The request kind each strategy's generation sends (OpenAITeacher.synthesize).
-_SYNTHESIZE_KIND = {"evokd": "synthesize", "evokd-uncertainty": "synthesize", "random": "synthesize_random",
-                    "uncertainty": "synthesize_random", "evokd-gen-labels": "synthesize_labelled"}
 CHECK_PROMPT = ("This is a connection check of a program's '{kind}' request, not a task. Reply with the "
                 "smallest JSON value the requested format allows (empty lists, an empty string), nothing else.")
 
 
 def stage_requests(cfg: Config) -> list[tuple[str, str]]:
     """(stage, request kind) of each teacher request shape the configured pipeline sends."""
-    return [("analyze", "analyze"), ("synthesize", _SYNTHESIZE_KIND[cfg.synthesize.strategy]),
+    return [("analyze", "analyze"), ("synthesize", get_strategy(cfg.synthesize.strategy).template),
             ("label", "label")]
 
 

@@ -70,15 +70,6 @@ def data_block(name: str, rows: list[dict]) -> str:
     return "\n".join([f"<{name}>", *body, f"</{name}>"])
 
 
-def synthesis_kind(strategy: str) -> str:
-    """The generation template a `synthesize.strategy` reads: the no-feedback one for the
-    baselines that must not see the analysis (random, uncertainty), the guided one that also
-    asks for labels for evokd-gen-labels, else the guided one."""
-    if strategy in ("random", "uncertainty"):
-        return "synthesize_random"
-    return "synthesize_labelled" if strategy == "evokd-gen-labels" else "synthesize"
-
-
 def template_path(prompt_set: str | Path, task: str, kind: str) -> Path:
     return Path(prompt_set) / task / f"{kind}.md"
 

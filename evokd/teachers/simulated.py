@@ -6,6 +6,8 @@ seed set and anything that leaks the test split).
   labels the student handles worst; the previous student then scores them, and the ones it gets
   wrong or is least sure of become `hard`, a spread of ones it gets right become `easy`.
   `random` and `uncertainty` are the baselines (no feedback; least-confident of a random subset).
+  What a strategy does is its declaration (evokd.strategies: guided or not, its ranking); the
+  previous student is consulted through the request's probe (`SynthesisRequest.student`).
 - label: the pool's gold label, replaced by a wrong one with probability `teacher.label_noise`.
 - analyze: a deterministic report of errors per label and the most frequent confusions.
 """
@@ -23,6 +25,7 @@ import numpy as np
 from evokd.config import Config
 from evokd.io import read_jsonl
 from evokd.paths import Prepared
+from evokd.strategies import RANDOM_KIND, Strategy, get_strategy
 from evokd.tasks.classification import confusions
 from evokd.teachers.base import SynthesisRequest, Teacher
 
@@ -125,14 +128,14 @@ class SimulatedTeacher(Teacher):
         available = self._available(request)
         n = request.n_hard + request.n_easy
         rng = _rng(self.cfg.seed, "synthesize", request.round)
-        strategy = self.cfg.synthesize.strategy
-        if strategy == "random":
-            chosen = [(i, "random") for i in rng.sample(available, min(n, len(available)))]
+        strategy = get_strategy(self.cfg.synthesize.strategy)
+        if not strategy.guided and strategy.ranking == "none":  # random: a draw, nobody ranks it
+            chosen = [(i, RANDOM_KIND) for i in rng.sample(available, min(n, len(available)))]
         else:
-            if strategy == "uncertainty":
-                candidates = rng.sample(available, min(self.cfg.synthesize.candidates, len(available)))
-            else:
+            if strategy.guided:
                 candidates = self._candidates(request, available, index, emb, rng)
+            else:
+                candidates = rng.sample(available, min(self.cfg.synthesize.candidates, len(available)))
             chosen = self._pick_by_student(request, candidates, rng, strategy)
         return [{"text": pool[i]["text"], "kind": kind, "source_id": pool[i]["id"]} for i, kind in chosen]
 
@@ -190,28 +193,24 @@ class SimulatedTeacher(Teacher):
                 by_label[pool[i]["label"]].append(i)
         return draw_weighted(chosen, request.labels, by_label, weights, budget, rng)
 
-    def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
-        """Score candidates with the previous student; hard = wrong or least sure, easy = right."""
-        from evokd.student.predict import predict_proba
-        from evokd.student.uncertainty import top_two_gap
-
+    def _pick_by_student(self, request: SynthesisRequest, candidates: list[int], rng: random.Random,
+                         strategy: Strategy) -> list[tuple[int, str]]:
+        """Score candidates with the previous student (`request.student`); unguided: the least
+        sure, all hard; guided: hard = wrong or least sure (by the strategy's ranking), easy = right."""
         pool = self._pool
-        names, probs = predict_proba(request.student_dir, [pool[i]["text"] for i in candidates],
-                                     batch_size=self.cfg.evaluate.batch_size,
-                                     max_length=self.cfg.train.max_length, threads=self.cfg.train.threads,
-                                     device=self.cfg.train.device)
+        scores = request.student.label_scores([pool[i]["text"] for i in candidates])
+        names, probs, margin = scores.names, scores.probs, scores.margins
         col = {name: j for j, name in enumerate(names)}
-        margin = top_two_gap(probs)
-        if strategy == "uncertainty":
+        if not strategy.guided:  # uncertainty: the least sure of a random draw
             order = np.argsort(margin, kind="stable")[: request.n_hard + request.n_easy]
             return [(candidates[j], "hard") for j in order]
         p_gold = np.array([probs[j, col[pool[i]["label"]]] for j, i in enumerate(candidates)])
         predicted = probs.argmax(1)
         correct = np.array([names[predicted[j]] == pool[i]["label"] for j, i in enumerate(candidates)])
         # Hard: lowest gold probability (evokd: what the student gets most wrong) or smallest
-        # margin (evokd-uncertainty: least sure), spread over the labels by
+        # margin (ranking least_sure, evokd-uncertainty), spread over the labels by
         # `synthesize.label_quota` so that one weak label does not crowd out the rest.
-        hardness = margin if strategy == "evokd-uncertainty" else p_gold
+        hardness = margin if strategy.ranking == "least_sure" else p_gold
         order = np.argsort(hardness, kind="stable")
         quota = self.cfg.synthesize.label_quota
         label_of = lambda j: pool[candidates[j]]["label"]  # noqa: E731

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from evokd.strategies import Strategy
 from evokd.tasks.ner import entity_errors, sentence_correct
 from evokd.tasks.spans import bio_to_spans
 from evokd.teachers.base import SynthesisRequest
@@ -54,21 +55,17 @@ class SimulatedNerTeacher(SimulatedTeacher):
                     by_type[t].append(i)
         return draw_weighted(chosen, buckets, by_type, weights, budget, rng)
 
-    def _pick_by_student(self, request, candidates, rng, strategy) -> list[tuple[int, str]]:
+    def _pick_by_student(self, request: SynthesisRequest, candidates: list[int], rng,
+                         strategy: Strategy) -> list[tuple[int, str]]:
         from evokd.data.conll import repair_bio
-        from evokd.student.tagger import predict_word_proba
-        from evokd.student.uncertainty import sentence_margin
 
         pool = self._pool
-        names, probs = predict_word_proba(request.student_dir, [pool[i]["tokens"] for i in candidates],
-                                          batch_size=self.cfg.evaluate.batch_size,
-                                          max_length=self.cfg.train.max_length,
-                                          threads=self.cfg.train.threads,
-                                          device=self.cfg.train.device)
+        scores = request.student.word_scores([pool[i]["tokens"] for i in candidates])
+        names, probs, margins = scores.names, scores.probs, scores.margins
         col = {name: j for j, name in enumerate(names)}
         n = request.n_hard + request.n_easy
-        if strategy == "uncertainty":
-            order = sorted(range(len(candidates)), key=lambda j: sentence_margin(probs[j]))[:n]
+        if not strategy.guided:  # uncertainty: the least sure of a random draw
+            order = sorted(range(len(candidates)), key=lambda j: margins[j])[:n]
             return [(candidates[j], "hard") for j in order]
         lead, p_gold, correct = [], [], []
         for j, i in enumerate(candidates):
@@ -81,9 +78,9 @@ class SimulatedNerTeacher(SimulatedTeacher):
                         (sorted(_types(pool[i])) or [NO_ENTITY])[0])
             predicted = repair_bio([names[k] for k in probs[j].argmax(1)])[0]
             correct.append(sentence_correct(gold, predicted))
-        # evokd: the lowest gold-tag probability first; evokd-uncertainty: the smallest margin.
-        hardness = (np.array([sentence_margin(p) for p in probs]) if strategy == "evokd-uncertainty"
-                    else np.array(p_gold))
+        # evokd: the lowest gold-tag probability first; ranking least_sure (evokd-uncertainty):
+        # the smallest margin.
+        hardness = margins if strategy.ranking == "least_sure" else np.array(p_gold)
         # Wrong sentences first, then the least sure right ones, spread over the types that make
         # them hard (sentences without entities are a bucket of their own) by
         # `synthesize.label_quota`.
