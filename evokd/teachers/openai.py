@@ -91,9 +91,10 @@ def quota_line(counts: dict[str, int]) -> str:
 def easy_labels(counts: dict[str, int]) -> str:
     """The labels of one conversation's easy texts (placeholder `$easy_labels`): "1 for ENTY,
     1 for HUM". A conversation asks for too few easy texts to cover every label (8 over 4
-    conversations is 2 each, for 6 labels), and a model asked in each for texts "spread over all
-    labels" wrote them for the same first labels in all; so each conversation names its own
-    labels and the round's conversations cover them all (`label_quotas`)."""
+    conversations is 2 each, for 6 labels); asked in each for texts "spread over all labels",
+    the LLM of bench/llm_trial left a label or more without one in every round. So each
+    conversation names its own labels and the round's conversations cover them all
+    (`label_quotas`)."""
     return _per_label(counts) or "none"
 
 
