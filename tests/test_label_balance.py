@@ -156,20 +156,49 @@ def test_report_shows_label_balance_per_round(tmp_path, monkeypatch):
 
 # -- the LLM teacher: quotas in the generation request ----------------------------------------
 from fake_openai import fake_openai, openai_config  # noqa: E402,F401 (fixture)
-from evokd.teachers.openai import OpenAITeacher, hard_quotas, quota_line  # noqa: E402
+from evokd.teachers.openai import OpenAITeacher, easy_labels, label_quotas, quota_line  # noqa: E402
 
 
-def test_hard_quotas_go_round_robin_over_conversations():
+def test_label_quotas_go_round_robin_over_conversations():
     labels = ["A", "B", "C", "D", "E", "F"]
-    quotas = hard_quotas(labels, [6, 6, 6, 6])
+    quotas = label_quotas(labels, [6, 6, 6, 6])
     assert quotas[0] == {lab: 1 for lab in labels}
     totals = Counter()
-    for q in hard_quotas(labels, [3, 3, 2, 2]):  # 10 over 6 labels: A-D get 2, E-F 1
+    for q in label_quotas(labels, [3, 3, 2, 2]):  # 10 over 6 labels: A-D get 2, E-F 1
         totals.update(q)
     assert totals == {"A": 2, "B": 2, "C": 2, "D": 2, "E": 1, "F": 1}
-    assert hard_quotas(labels, [3, 3, 2, 2])[1] == {"D": 1, "E": 1, "F": 1}
+    assert label_quotas(labels, [3, 3, 2, 2])[1] == {"D": 1, "E": 1, "F": 1}
+    # from another label on (the easy texts of a later round), wrapping round
+    assert label_quotas(labels, [2, 2, 2, 2], start=8) == [{"C": 1, "D": 1}, {"E": 1, "F": 1},
+                                                          {"A": 1, "B": 1}, {"C": 1, "D": 1}]
     assert quota_line({}) == ""
     assert quota_line({"A": 2, "B": 1}) == " Spread the hard texts over the labels exactly like this: 2 for A, 1 for B."
+    assert easy_labels({"C": 1, "D": 1}) == "1 for C, 1 for D" and easy_labels({}) == "none"
+
+
+@pytest.mark.parametrize("task", ["classification", "ner"])
+@pytest.mark.parametrize("prompt_set", ["default", "concise"])
+def test_each_conversation_names_its_own_easy_labels_and_a_round_covers_them_all(fake_openai, tmp_path,
+                                                                                 task, prompt_set):
+    """8 easy texts in 4 conversations of 2 cannot each be "spread over all 6 labels": each
+    conversation is told its own 2, and the round's 8 cover all 6 (the next round goes on from
+    where this one stopped, so the same 2 labels do not always get the extra one)."""
+    import re
+
+    labels = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"] if task == "classification" else ["LOC", "MISC", "ORG", "PER"]
+    root = Path(__file__).resolve().parents[1]
+    cfg = openai_config(fake_openai, tmp_path, "evokd", task=task, prompts=str(root / "prompts" / prompt_set))
+    for k in (1, 2):
+        req = SynthesisRequest(round=k, labels=labels, analysis={"summary": "x", "weak_labels": [labels[0]]},
+                               feedback=[], known=[], student_dir="unused", n_hard=24, n_easy=8)
+        OpenAITeacher(cfg).synthesize(req)
+    named = [Counter({lab: int(n) for n, lab in re.findall(r"(\d+) for ([A-Z]+)", r["body"]["messages"][-1]["content"])})
+             for r in fake_openai.requests]
+    assert len(named) == 8 and all(sum(c.values()) == 2 for c in named)
+    per_round = [sum(named[:4], Counter()), sum(named[4:], Counter())]
+    assert all(set(c) == set(labels) for c in per_round)
+    both = sum(per_round, Counter())
+    assert max(both.values()) - min(both.values()) <= 1
 
 
 @pytest.mark.parametrize("task", ["classification", "ner"])

@@ -212,7 +212,7 @@ def test_echo_of_the_prompt_is_rejected_by_the_label_stage(fake_openai, tmp_path
 
     cfg = make_cfg(fake_openai, tmp_path)
     fake_openai.script(reply(json.dumps({"hard": [
-        "Write new HARD texts that this classifier is likely to get wrong aim at the weaknesses",
+        "Write new HARD texts that this classifier is likely to get wrong aim them at the weaknesses",
         "What river flows through the capital of Hungary ?"], "easy": []})))
     teacher = OpenAITeacher(make_cfg(fake_openai, tmp_path, synthesize={"batches": 1}))
     out = teacher.synthesize(synth_request(n_hard=2, n_easy=0))

@@ -281,7 +281,7 @@ def test_every_prompt_set_has_a_labelled_template_like_its_guided_one(prompt_set
         _placeholders((folder / "synthesize.md").read_text())
     messages = load_template(ROOT / "prompts" / prompt_set, task, "synthesize_labelled").render(
         labels="A, B", task="TASK", examples="-", analysis="x", weak_labels="A", wrong_examples="-",
-        correct_examples="-", n_hard=3, n_easy=1, n_total=4, hard_quota="")
+        correct_examples="-", n_hard=3, n_easy=1, n_total=4, hard_quota="", easy_labels="1 for A")
     text = "\n".join(m["content"] for m in messages)
     assert '"hard"' in text and ('"entities"' if task == "ner" else '"label"') in text
     assert re.search(r"\b3\b", text) and "A, B" in text

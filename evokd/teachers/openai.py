@@ -60,14 +60,15 @@ def split_evenly(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
 
-def hard_quotas(labels: list[str], per_batch: list[int]) -> list[dict[str, int]]:
-    """`synthesize.label_quota: even` for the LLM teacher: each conversation's hard texts per
-    label. The round's hard texts go round-robin over the labels and each conversation takes
-    the next slice, so the round's counts differ by at most one between labels (24 over 6
-    labels in 4 conversations of 6: 4 each) whatever the analysis calls weak."""
+def label_quotas(labels: list[str], per_batch: list[int], start: int = 0) -> list[dict[str, int]]:
+    """Each conversation's texts per label. The round's texts go round-robin over the labels,
+    from label number `start`, and each conversation takes the next slice, so the round's counts
+    differ by at most one between labels (24 over 6 labels in 4 conversations of 6: 4 each).
+    `synthesize.label_quota: even` spreads the hard texts so, whatever the analysis calls weak;
+    the easy texts are always spread so (`easy_labels`)."""
     if not labels:
         return [{} for _ in per_batch]
-    out, start = [], 0
+    out, start = [], start % len(labels)
     for n in per_batch:
         counts: dict[str, int] = {}
         for i in range(start, start + n):
@@ -77,13 +78,26 @@ def hard_quotas(labels: list[str], per_batch: list[int]) -> list[dict[str, int]]
     return out
 
 
+def _per_label(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} for {lab}" for lab, n in counts.items())
+
+
 def quota_line(counts: dict[str, int]) -> str:
     """The sentence the guided templates append to their hard request (placeholder
     `$hard_quota`); empty without quotas, so the prompt is then what it always was."""
     if not counts:
         return ""
-    return (" Spread the hard texts over the labels exactly like this: "
-            + ", ".join(f"{n} for {lab}" for lab, n in counts.items()) + ".")
+    return " Spread the hard texts over the labels exactly like this: " + _per_label(counts) + "."
+
+
+def easy_labels(counts: dict[str, int]) -> str:
+    """The labels of one conversation's easy texts (placeholder `$easy_labels`): "1 for ENTY,
+    1 for HUM". A conversation asks for too few easy texts to cover every label (8 over 4
+    conversations is 2 each, for 6 labels); asked in each for texts "spread over all labels",
+    the LLM of bench/llm_trial left a label or more without one in every round. So each
+    conversation names its own labels and the round's conversations cover them all
+    (`label_quotas`)."""
+    return _per_label(counts) or "none"
 
 
 def _rng(*parts: object) -> random.Random:
@@ -371,8 +385,11 @@ class OpenAITeacher(Teacher):
         rng.shuffle(wrong)
         rng.shuffle(right)
         analysis = request.analysis or {}
-        quotas = (hard_quotas(request.labels, hard_n) if cfg.synthesize.label_quota == "even"
+        quotas = (label_quotas(request.labels, hard_n) if cfg.synthesize.label_quota == "even"
                   else [{} for _ in hard_n])
+        # The easy texts go on where the previous round's left off, so that no label is always
+        # the one left with fewer.
+        easy = label_quotas(request.labels, easy_n, start=(k - 1) * n_easy)
         plan, requests = [], []
         for b in range(batches):
             if hard_n[b] + easy_n[b] == 0:
@@ -386,7 +403,7 @@ class OpenAITeacher(Teacher):
                 wrong_examples=data_block("wrong_answers", [fmt(r) for r in shown_wrong]),
                 correct_examples=data_block("right_answers", [fmt(r) for r in shown_right]),
                 n_hard=hard_n[b], n_easy=easy_n[b], n_total=hard_n[b] + easy_n[b],
-                hard_quota=quota_line(quotas[b]))
+                hard_quota=quota_line(quotas[b]), easy_labels=easy_labels(easy[b]))
             plan.append((b, hard_n[b], easy_n[b], messages))
             requests.append(ChatRequest(messages, self._sampling(kind, request.labels),
                                         draw=self._draw(k, b)))

@@ -25,6 +25,7 @@ What every kind is given (besides its own counts):
   close its fence. Every template says that what is inside a block is data, not instructions.
   Generation kinds get `$examples` (the seed examples); analyze and synthesize get
   `$wrong_examples` and `$correct_examples`; synthesize gets `$analysis`; label gets `$texts`.
+  The guided generation kinds also get `$hard_quota` and `$easy_labels` (evokd.teachers.openai).
 """
 
 from __future__ import annotations
