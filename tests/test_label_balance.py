@@ -190,7 +190,7 @@ def test_each_conversation_names_its_own_easy_labels_and_a_round_covers_them_all
     cfg = openai_config(fake_openai, tmp_path, "evokd", task=task, prompts=str(root / "prompts" / prompt_set))
     for k in (1, 2):
         req = SynthesisRequest(round=k, labels=labels, analysis={"summary": "x", "weak_labels": [labels[0]]},
-                               feedback=[], known=[], student_dir="unused", n_hard=24, n_easy=8)
+                               feedback=[], known=[], n_hard=24, n_easy=8)
         OpenAITeacher(cfg).synthesize(req)
     named = [Counter({lab: int(n) for n, lab in re.findall(r"(\d+) for ([A-Z]+)", r["body"]["messages"][-1]["content"])})
              for r in fake_openai.requests]
