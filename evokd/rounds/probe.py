@@ -35,30 +35,18 @@ from evokd.teachers.base import SynthesisRequest, Teacher
 
 log = logging.getLogger(__name__)
 
-# A seed row's answer fields: left out of what the teacher labels, compared with its answer.
-_NOT_ANSWER_FIELDS = ("label", "tags", "spans")
-
-
-def _shown(task: Task, row: dict) -> str | list[dict]:
-    """What a row says its answer is: the label, or the entities as [{"text", "type"}]."""
-    if task.name == "ner":
-        from evokd.tasks.spans import bio_to_spans
-
-        return [{"text": s["text"], "type": s["type"]} for s in bio_to_spans(row["tokens"], row["tags"])]
-    return row["label"]
-
 
 def check_seed(task: Task, seed: list[dict], answers: dict[str, dict], labels: list[str]) -> dict:
     """The teacher's labels for the seed examples against the user's: {"checked", "agree",
     "disagreements": [{"id", "text", "given", "teacher"}], "unanswered": [{"id", "reason"}]}."""
     disagreements, unanswered = [], []
     for row in seed:
-        bare = {key: value for key, value in row.items() if key not in _NOT_ANSWER_FIELDS}
+        bare = task.without_answer(row)
         checked = task.apply_answer(bare, answers.get(row["id"]) or {"error": "no answer"}, labels)
         if checked.fields is None:
             unanswered.append({"id": row["id"], "reason": checked.reason})
             continue
-        given, theirs = _shown(task, row), _shown(task, {**bare, **checked.fields})
+        given, theirs = task.shown_answer(row), task.shown_answer({**bare, **checked.fields})
         if given != theirs:
             disagreements.append({"id": row["id"], "text": row["text"], "given": given, "teacher": theirs})
     checked_n = len(seed) - len(unanswered)
@@ -82,8 +70,7 @@ def run(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()) 
     request = SynthesisRequest(round=0, labels=labels, analysis={}, feedback=[], known=seed,
                                student_dir=str(r0.model), n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
     probe = assign_ids(0, teacher.probe(request, cfg.probe.n_texts))
-    seed_samples = [{key: value for key, value in row.items() if key not in _NOT_ANSWER_FIELDS}
-                    for row in seed]
+    seed_samples = [task.without_answer(row) for row in seed]
     answers = teacher.label(seed_samples + probe, labels)
 
     check = check_seed(task, seed, answers, labels)
