@@ -76,6 +76,11 @@ def test_labels_of_a_row_verdicts_and_what_two_labellings_compare():
     assert CLS.answer_key({"label": "A"}) == "A" and NER.answer_key(SENT) == SENT["tags"]
 
 
+def test_the_cost_estimates_stand_in_wrong_answer_is_the_longest_a_prompt_could_show():
+    assert CLS.longest_wrong_answer({"label": "A"}, ["A", "LONGEST", "B"]) == "LONGEST"
+    assert NER.longest_wrong_answer(SENT, ["LOC", "PER"]) == SENT["tags"]
+
+
 def test_a_seed_row_without_its_answer_and_its_answer_shown():
     assert CLS.without_answer({"id": "x", "text": "t", "label": "A"}) == {"id": "x", "text": "t"}
     bare = NER.without_answer({**SENT, "spans": []})

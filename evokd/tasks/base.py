@@ -119,6 +119,11 @@ class Task(ABC):
     def student_answer(self, row: dict) -> dict:
         """What a prompt example adds for a row the student got wrong: the student's answer."""
 
+    @abstractmethod
+    def longest_wrong_answer(self, row: dict, labels: list[str]) -> object:
+        """A stand-in wrong student answer for `row` as long as a prompt could show (the cost
+        estimate's feedback rows)."""
+
     def example(self, row: dict) -> dict:
         """One example in a prompt's data block: the text, its true answer, and the student's
         answer where it was wrong (a seed example or a right answer has none)."""

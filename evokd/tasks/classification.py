@@ -115,6 +115,10 @@ class ClassificationTask(Task):
     def student_answer(self, row):
         return {"student_said": row.get("predicted")}
 
+    def longest_wrong_answer(self, row, labels):
+        """The longest label name."""
+        return max(labels, key=len)
+
     def labels_of(self, row):
         """Its class."""
         return {str(row["label"])} if "label" in row else set()
