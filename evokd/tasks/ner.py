@@ -1,5 +1,6 @@
-"""Named-entity recognition: the tag set, seed sets per entity type, the teacher's answer turned
-into BIO tags, entity-level metrics (seqeval) and the per-sentence error analysis.
+"""Named-entity recognition: the tag set, seed sets per entity type, the teacher's answer (its
+JSON schema, and turned into BIO tags), a sentence's entities as the label call answers them,
+entity-level metrics (seqeval) and the per-sentence error analysis.
 
 A sample is `{"id", "tokens", "tags", "text"}` (BIO tags; `text` = tokens joined by spaces, read
 by dedup, leakage and embedding), plus `spans` where a teacher gave entity spans.
