@@ -106,6 +106,13 @@ def test_task_context_in_the_tasks_words():
     assert not cls.endswith("marked.")
 
 
+def test_every_format_is_read_by_exactly_one_task():
+    from evokd.config import FORMATS
+
+    read = [fmt for name in TASKS for fmt in get_task(name).formats]
+    assert sorted(read) == sorted(FORMATS)
+
+
 def test_format_mismatch_messages_are_those_of_before():
     assert format_mismatch("classification", "csv") is None and format_mismatch("ner", "conll") is None
     assert format_mismatch("classification", "conll") == "conll is read for task: ner"
