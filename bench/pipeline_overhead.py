@@ -1,68 +1,122 @@
-"""Pipeline overhead: what DVC and the round slots cost around the real work.
+"""Pipeline overhead: what DVC and the round slots cost around the stages' own work, before and
+after a change, in one run.
 
-On a small TREC project (the test suite's tiny configuration, the simulated teacher) it measures
-1. the first `dvc repro` with `rounds=n`,
-2. a no-op `dvc repro` (everything up to date): wall time and stages re-run (should be 0),
-3. `dvc exp run -S rounds=<n+2>`: wall time, stages re-run (rounds 1..n must be skipped) and
-   teacher requests sent.
+For each revision (default: `--baseline` and HEAD) it clones this repository into a scratch
+folder, as a newcomer would, and there measures
+1. the first `dvc repro` on the shipped params.yaml (the default run: real TREC data, simulated
+   teacher), against the sum of its stages' own times: `wall_s` (the step, as each stage's meta
+   file records it) and, where the revision records it, `process_s` (the stage's whole process
+   from its first evokd import: imports, config, the step, the meta file);
+2. a no-op `dvc repro` (everything up to date): wall time and stages re-run (must be 0);
+3. with `--more N`, `dvc exp run -S rounds=<rounds+N>`: wall time, and which of the old rounds
+   re-ran (must be none).
 
-    python bench/pipeline_overhead.py --rounds 2 --slots 6
+Each clone runs its own code: PYTHONPATH puts the clone first, so the stage commands (`python
+stages/<verb>.py`, or an older revision's `evokd <verb>`) import the clone's evokd.
+
+    python bench/pipeline_overhead.py --baseline c622ff5 --more 2
+
+Prints a table and writes bench/results/pipeline_overhead.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import make_project, run  # noqa: E402  (the tests' project builder, reused)
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, list[str]]:
+def sh(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd} ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                         f"{proc.stderr[-3000:]}")
+    return proc
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, list[str]]:
     t0 = time.perf_counter()
-    proc = run(cmd, cwd)
-    stages = re.findall(r"Running stage '([^']+)'", proc.stdout)
-    return time.perf_counter() - t0, stages
+    proc = sh(cmd, cwd, env)
+    return round(time.perf_counter() - t0, 2), re.findall(r"Running stage '([^']+)'", proc.stdout)
+
+
+def stage_times(project: Path) -> dict:
+    """The stages' own times from their meta files (prepare, probe, every round slot's)."""
+    wall = process = 0.0
+    metas = active = with_process = 0
+    for path in project.glob("data/rounds/*/*.meta.json"):
+        meta = json.loads(path.read_text())
+        metas += 1
+        active += "wall_s" in meta
+        wall += meta.get("wall_s") or 0.0
+        if "process_s" in meta:
+            with_process += 1
+            process += meta["process_s"]
+    return {"stages": metas, "active": active, "step_s": round(wall, 1),
+            "process_s": round(process, 1) if with_process == metas else None}
+
+
+def measure(rev: str, work: Path, more: int) -> dict:
+    project = work / rev
+    sh(["git", "clone", "-q", str(ROOT), str(project)], work, dict(os.environ))
+    sh(["git", "checkout", "-q", rev], project, dict(os.environ))
+    env = {**os.environ, "PYTHONPATH": str(project), "PYTHONDONTWRITEBYTECODE": "1"}
+    rounds = int(re.search(r"^rounds: (\d+)", (project / "params.yaml").read_text(), re.M).group(1))
+    first, ran = timed(["dvc", "repro"], project, env)
+    own = stage_times(project)
+    noop, noop_ran = timed(["dvc", "repro"], project, env)
+    row = {"rev": rev, "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
+           "repro_per_step_s": round(first / own["step_s"], 2),
+           "repro_per_process_s": round(first / own["process_s"], 2) if own["process_s"] else None,
+           "noop_s": noop, "noop_stages_run": len(noop_ran)}
+    if more:
+        sh(["git", "add", "-A"], project, env)
+        sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "run"], project, env)
+        exp, exp_ran = timed(["dvc", "exp", "run", "-S", f"rounds={rounds + more}"], project, env)
+        row.update({"exp_more_rounds_s": exp, "exp_stages_run": len(exp_ran),
+                    "exp_old_rounds_rerun": sorted(s for s in exp_ran if re.search(r"@(\d+)$", s)
+                                                   and 1 <= int(s.rsplit("@", 1)[1]) <= rounds)})
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--slots", type=int, default=6)
+    parser.add_argument("--baseline", help="the revision to compare against (measured first)")
+    parser.add_argument("--rev", default="HEAD", help="the revision measured after the baseline")
+    parser.add_argument("--more", type=int, default=0, help="then `dvc exp run -S rounds=<rounds+N>`")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/pipeline_overhead.json")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = make_project(Path(tmp) / "project", args.slots, rounds=args.rounds)
-        first, first_stages = timed(["dvc", "repro"], root)
-        noop, noop_stages = timed(["dvc", "repro"], root)
-        run(["git", "add", "-A"], root)
-        run(["git", "commit", "-qm", "run"], root)
-        more, more_stages = timed(["dvc", "exp", "run", "-S", f"rounds={args.rounds + 2}"], root)
-        summary = json.loads((root / "reports/diagnostics.json").read_text())
-        active_new = [s for s in more_stages if re.search(rf"@({args.rounds + 1}|{args.rounds + 2})$", s)]
-        rows = [
-            {"step": f"dvc repro (rounds={args.rounds}, {args.slots} slots)", "wall_s": round(first, 1),
-             "stages_run": len(first_stages)},
-            {"step": "dvc repro, nothing changed", "wall_s": round(noop, 1), "stages_run": len(noop_stages)},
-            {"step": f"dvc exp run -S rounds={args.rounds + 2}", "wall_s": round(more, 1),
-             "stages_run": len(more_stages),
-             "old_rounds_rerun": sorted(s for s in more_stages if re.search(rf"@([1-{args.rounds}])$", s)),
-             "new_round_stages": len(active_new), "teacher_requests": summary["teacher"]["requests"]},
-        ]
+    revs = [r for r in (args.baseline, args.rev) if r]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="evokd-overhead-") as tmp:
+        for rev in revs:
+            print(f"measuring {rev} ...", file=sys.stderr, flush=True)
+            rows.append(measure(rev, Path(tmp), args.more))
+    result = {"command": "python bench/pipeline_overhead.py " + " ".join(sys.argv[1:]),
+              "load_1min": round(os.getloadavg()[0], 1), "rows": rows}
+    if len(rows) == 2:
+        result["after_over_before"] = {key: round(rows[1][key] / rows[0][key], 2)
+                                       for key in ("repro_s", "noop_s") if rows[0][key]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2) + "\n")
-    print("| step | wall s | stages run |\n|---|---:|---:|")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"$ {result['command']}")
+    print("| rev | dvc repro s | stages | steps s | processes s | repro / steps | repro / processes | no-op s |"
+          + (" exp +rounds s | old rounds re-run |" if args.more else ""))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---|" if args.more else ""))
     for r in rows:
-        print(f"| {r['step']} | {r['wall_s']} | {r['stages_run']} |")
-    print(f"\nrounds 1..{args.rounds} re-run by the exp: {rows[2]['old_rounds_rerun'] or 'none'}; "
-          f"teacher requests: {rows[2]['teacher_requests']}")
+        print(f"| {r['rev']} | {r['repro_s']} | {r['stages_run']} | {r['step_s']} | {r['process_s'] or '-'} | "
+              f"{r['repro_per_step_s']} | {r['repro_per_process_s'] or '-'} | {r['noop_s']} |"
+              + (f" {r['exp_more_rounds_s']} | {r['exp_old_rounds_rerun'] or 'none'} |" if args.more else ""))
+    if "after_over_before" in result:
+        print(f"after / before: {result['after_over_before']}")
 
 
 if __name__ == "__main__":

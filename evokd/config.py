@@ -506,11 +506,12 @@ class Config(_Block):
 
     @model_validator(mode="after")
     def _format_fits_task(self) -> "Config":
+        from evokd.tasks import format_mismatch
+
         fmt = self.dataset.format
-        if fmt is not None and (fmt == "conll") != (self.task == "ner"):
-            raise ValueError(f"dataset.format is {fmt} but task is {self.task}: "
-                             + ("conll is read for task: ner" if fmt == "conll"
-                                else "task: ner reads CoNLL column files (dataset.format: conll)"))
+        why = format_mismatch(self.task, fmt) if fmt is not None else None
+        if why:
+            raise ValueError(f"dataset.format is {fmt} but task is {self.task}: {why}")
         return self
 
     @model_validator(mode="after")
@@ -530,6 +531,8 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
     read: each as a line saying why. DVC still re-runs the stage when one changes (its params
     block is listed whole), so a user who changed one is told it bought nothing. Which
     `synthesize.*` params a strategy reads, each strategy declares (evokd.strategies)."""
+    from evokd.tasks import get_task
+
     syn, teacher = cfg.synthesize, cfg.teacher
     simulated = teacher.provider == "simulated"
     strategy = get_strategy(syn.strategy)
@@ -549,7 +552,8 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
         ],
         "label": [("teacher.label_noise", not simulated, "the simulated teacher"), prompts],
         "analyze": [prompts],
-        "train": [("train.review_balance", cfg.task == "ner", "classification (NER sentences have no one label)")],
+        "train": [("train.review_balance", not get_task(cfg.task).one_label_per_sample,
+                   "classification (NER sentences have no one label)")],
     }
     out = []
     for key, ignored, reader in rules.get(verb, []):

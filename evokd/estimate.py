@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from evokd.config import Config
 from evokd.errors import ConfigError
 from evokd.strategies import get_strategy
+
+if TYPE_CHECKING:
+    from evokd.tasks import Task
 
 CHARS_PER_TOKEN = 4  # English text, to write a stand-in analysis of teacher.max_tokens tokens
 
@@ -62,14 +66,15 @@ def _completion_cap(sampling: dict) -> int:
     return int(sampling.get("max_tokens") or sampling.get("max_completion_tokens") or 0)
 
 
-def _feedback_rows(pool: list[dict], labels: list[str], n_wrong: int, n_right: int) -> list[dict]:
+def _feedback_rows(task: Task, pool: list[dict], labels: list[str], n_wrong: int,
+                   n_right: int) -> list[dict]:
     """Stand-in student answers: the longest pool texts, wrong ones with the longest wrong answer
-    the prompt could show (classification: the longest label name; NER: every entity again)."""
+    the prompt could show (`Task.longest_wrong_answer`)."""
     longest = _longest(pool, n_wrong + n_right)
     rows = []
     for i, row in enumerate(longest):
         wrong = i < n_wrong
-        predicted = row.get("tags") if "tags" in row else max(labels, key=len)
+        predicted = task.longest_wrong_answer(row, labels)
         rows.append({**row, "id": f"standin-{i}", "correct": not wrong,
                      **({"predicted": predicted} if wrong else {})})
     return rows
@@ -147,11 +152,11 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         return out + plan(teacher.label, texts, labels)
 
     def analyze(k: int) -> list:
-        rows = _feedback_rows(pool, labels, cfg.analyze.n_wrong, cfg.analyze.n_correct)
+        rows = _feedback_rows(task, pool, labels, cfg.analyze.n_wrong, cfg.analyze.n_correct)
         return plan(teacher.analyze, k, rows, labels)
 
     def synthesize(k: int) -> list:
-        rows = _feedback_rows(pool, labels, syn.batches * syn.show_wrong, syn.batches * syn.show_correct)
+        rows = _feedback_rows(task, pool, labels, syn.batches * syn.show_wrong, syn.batches * syn.show_correct)
         request = SynthesisRequest(
             round=k, labels=labels, feedback=rows, known=[],
             analysis={"summary": _analysis_standin(pool, t.max_tokens), "weak_labels": labels},

@@ -82,7 +82,7 @@ def collect(cfg: Config) -> dict:
             # Hard samples are chosen for the student to get wrong: their disagreement is the
             # method working, not label noise (it flagged most classes of a clean default run).
             disagreements[str(k)] = noise.disagreement(
-                [r for r in read_jsonl(Round(k).feedback) if r.get("kind") != "hard"])
+                task, [r for r in read_jsonl(Round(k).feedback) if r.get("kind") != "hard"])
         accepted += label.get("accepted", 0)
         rejected.update(label.get("rejected", {}))
         timings[str(k)] = {verb: m.get("wall_s") for verb, m in metas.items()}
@@ -226,19 +226,14 @@ def csv_text(rows: list[dict], fields: list[str]) -> str:
 # ---- the charts ------------------------------------------------------------------------------
 
 def _confusion_cells(cfg: Config, cells: list[dict]) -> tuple[list[dict], str | None]:
-    """The cells the confusion chart and DVC's confusion plot show. NER's matrix is token level
-    (entity types, B-/I- dropped); its O-O cell (most words of every sentence) is left out, as
-    it would wash out the scale, and the subtitle says so."""
-    if cfg.task == "ner":
-        kept = [c for c in cells if not (c["actual"] == "O" and c["predicted"] == "O")]
-        return kept, "token level, B-/I- dropped; the O/O cell (words rightly outside entities) left out"
-    return cells, None
+    """The cells the confusion chart and DVC's confusion plot show, and the subtitle saying
+    what is left out (`Task.confusion_cells`: NER leaves out its O/O cell)."""
+    return get_task(cfg.task).confusion_cells(cells)
 
 
 def _confusion_labels(cfg: Config, last: dict) -> list[str]:
-    """The confusion matrix's rows and columns: every label (NER: every type, then `O`)."""
-    labels = list(last["per_label_f1"])
-    return labels + ["O"] if cfg.task == "ner" else labels
+    """The confusion matrix's rows and columns (`Task.confusion_labels`: NER adds `O`)."""
+    return get_task(cfg.task).confusion_labels(list(last["per_label_f1"]))
 
 
 def _spend_axis(cfg: Config, rows: list[dict]) -> tuple[list[dict], str, str]:
@@ -261,7 +256,7 @@ def chart_specs(cfg: Config, collected: dict) -> dict[str, dict]:
     task = get_task(cfg.task)
     rows = collected["rows"]
     metric_label = task.columns.get(task.metric, task.metric)
-    label_word = "type" if cfg.task == "ner" else "label"
+    label_word = task.label_word
     cells, note = _confusion_cells(cfg, collected["confusion"])
     points, unit, sub = _spend_axis(cfg, rows)
     return {

@@ -31,7 +31,7 @@ from evokd.data.textnorm import LeakIndex
 from evokd.io import read_json, read_jsonl, write_json, write_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds.checks import validate
-from evokd.rounds.seedcheck import NOT_ANSWER_FIELDS, check_seed, warnings
+from evokd.rounds.seedcheck import check_seed, warnings
 from evokd.rounds.stage import round_stage
 from evokd.student import predict_rows
 from evokd.tasks import get_task
@@ -49,8 +49,7 @@ def probe(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()
     request = SynthesisRequest(round=0, labels=labels, analysis={}, feedback=[], known=seed,
                                n_hard=0, n_easy=cfg.probe.n_texts, seed=seed)
     texts = assign_ids(0, teacher.probe(request, cfg.probe.n_texts))
-    seed_samples = [{key: value for key, value in row.items() if key not in NOT_ANSWER_FIELDS}
-                    for row in seed]
+    seed_samples = [task.without_answer(row) for row in seed]
     answers = teacher.label(seed_samples + texts, labels)
 
     check = check_seed(task, seed, answers, labels)

@@ -19,6 +19,7 @@ from evokd import report
 from stages.report import report as report_stage
 from evokd.rounds import noise
 from evokd.data.textnorm import hold_out_test_repeats
+from evokd.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,19 +76,19 @@ def test_leaks_warning_and_disagreement_reach_summary_and_report(tmp_path, monke
 
 def test_no_warning_when_labels_mostly_agree():
     fb = [{"id": f"h{i}", "label": "HUM", "correct": i % 2 == 0} for i in range(10)]
-    assert noise.flagged(noise.merge([noise.disagreement(fb)]), 0.6, 4) == []
+    assert noise.flagged(noise.merge([noise.disagreement(get_task("classification"), fb)]), 0.6, 4) == []
     ner = [{"id": "s", "tags": ["B-PER", "O", "B-LOC"], "correct": False}]
-    assert set(noise.disagreement(ner)["per_label"]) == {"PER", "LOC"}
+    assert set(noise.disagreement(get_task("ner"), ner)["per_label"]) == {"PER", "LOC"}
 
 
 def test_ner_disagreement_is_per_entity_not_per_sentence():
     # One sentence: PER found exactly, LOC missed. Only LOC disagrees.
     row = {"tokens": ["Ann", "went", "to", "Paris"], "tags": ["B-PER", "O", "O", "B-LOC"],
            "predicted": ["B-PER", "O", "O", "O"], "correct": False}
-    per_label = noise.disagreement([row])["per_label"]
+    per_label = noise.disagreement(get_task("ner"), [row])["per_label"]
     assert per_label["PER"] == {"samples": 1, "disagree": 0, "rate": 0.0}
     assert per_label["LOC"] == {"samples": 1, "disagree": 1, "rate": 1.0}
-    assert noise.disagreement([row])["disagree"] == 1  # the sentence as a whole still disagrees
+    assert noise.disagreement(get_task("ner"), [row])["disagree"] == 1  # the sentence as a whole still disagrees
 
 
 def test_hard_samples_do_not_count_as_label_noise(tmp_path, monkeypatch):

@@ -13,8 +13,13 @@ import yaml
 
 from evokd.errors import PipelineError
 from evokd.io import atomic_write_text
+from evokd.tasks import TASKS, get_task
 
-HF_TASKS = {"classification": "text-classification", "ner": "token-classification"}
+
+def hf_task(task: str) -> str:
+    """The Hugging Face task of evokd task `task` (`Task.hf_task`); a name evokd does not know
+    (a card from elsewhere) stands as it is."""
+    return get_task(task).hf_task if task in TASKS else task
 
 
 def render(front: dict, body: list[str]) -> str:

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from evokd.config import Config
-from evokd.cards.card import HF_TASKS, markdown_counts, usage_totals, write_card
+from evokd.cards.card import hf_task, markdown_counts, usage_totals, write_card
 from evokd.cards.provenance import git_revision, prompt_hashes, shaping_params
 
 
@@ -43,7 +43,7 @@ def write_round_card(path: str | Path, facts: dict, data_file: str = "labelled.j
     teacher = facts["teacher"]
     front = {
         "pretty_name": f"evokd round {k} synthetic data",
-        "task_categories": [HF_TASKS.get(facts["task"], facts["task"])],
+        "task_categories": [hf_task(facts["task"])],
         "tags": ["synthetic", "knowledge-distillation", "evokd"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_file}]}],
         "evokd": facts,

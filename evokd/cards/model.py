@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evokd.cards.card import HF_TASKS, markdown_counts, write_card
+from evokd.cards.card import hf_task, markdown_counts, write_card
 
 BACKBONES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
              "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -51,7 +51,7 @@ def write_model_card(path: str | Path, facts: dict) -> None:
     data, teacher = facts["training_data"], facts["teacher"]
     front = {
         "library_name": "transformers",
-        "pipeline_tag": HF_TASKS.get(task, task),
+        "pipeline_tag": hf_task(task),
         "base_model": facts["backbone"],
         "tags": ["evokd", "knowledge-distillation", "synthetic-data"],
         "evokd": facts,
@@ -61,11 +61,11 @@ def write_model_card(path: str | Path, facts: dict) -> None:
                    for s in facts["per_round"])
     body = [
         "# evokd student", "",
-        f"A {HF_TASKS.get(task, task)} model fine-tuned from `{facts['backbone']}` by evokd, "
+        f"A {hf_task(task)} model fine-tuned from `{facts['backbone']}` by evokd, "
         f"distilled from the teacher {teacher_name}.", "",
         "```python",
         "from transformers import pipeline",
-        f'clf = pipeline("{HF_TASKS.get(task, task)}", model="<this folder>")',
+        f'clf = pipeline("{hf_task(task)}", model="<this folder>")',
         "```", "",
         "## Labels", "", ", ".join(facts["labels"]), "",
         "## Training data", "",
@@ -91,7 +91,7 @@ def write_merged_card(path: str | Path, facts: dict, data_file: str = "train.jso
     data, teacher = facts["training_data"], facts["teacher"]
     front = {
         "pretty_name": "evokd synthetic training set",
-        "task_categories": [HF_TASKS.get(facts["task"], facts["task"])],
+        "task_categories": [hf_task(facts["task"])],
         "tags": ["synthetic", "knowledge-distillation", "evokd"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_file}]}],
         "evokd": {k: facts[k] for k in ("task", "labels", "teacher", "git")} | {"training_data": data},

@@ -16,37 +16,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-
-def labels_of(row: dict) -> set[str]:
-    """The labels a sample counts for: its class, or the entity types it begins."""
-    if "label" in row:
-        return {str(row["label"])}
-    return {tag[2:] for tag in row.get("tags") or [] if tag.startswith("B-")}
+from evokd.tasks import Task
 
 
-def _entities(tags: list[str]) -> set[tuple[int, int, str]]:
-    from evokd.tasks.spans import bio_to_spans
-
-    return {(s["token_start"], s["token_end"], s["type"])
-            for s in bio_to_spans([f"w{i}" for i in range(len(tags))], tags)}
-
-
-def _per_label(row: dict) -> list[tuple[str, bool]]:
-    """(label, disagrees) pairs of one feedback row. For NER each gold entity counts once for its
-    type, and disagrees when the student did not predict it exactly: a sentence-level verdict
-    would mark every type in a sentence wrong for one missed entity (about 75 % "noise" on
-    CoNLL hard samples, which is the student's weakness, not the teacher's)."""
-    if "label" in row or not isinstance(row.get("predicted"), list):
-        return [(label, not row.get("correct", True)) for label in labels_of(row)]
-    predicted = _entities(row["predicted"])
-    return [(etype, (start, end, etype) not in predicted) for start, end, etype in _entities(row["tags"])]
-
-
-def disagreement(feedback: list[dict]) -> dict:
-    """{"samples", "disagree", "rate", "per_label": {label: {"samples", "disagree", "rate"}}}."""
+def disagreement(task: Task, feedback: list[dict]) -> dict:
+    """{"samples", "disagree", "rate", "per_label": {label: {"samples", "disagree", "rate"}}},
+    each row counted per label by `Task.verdicts`."""
     n, bad = Counter(), Counter()
     for row in feedback:
-        for label, disagrees in _per_label(row):
+        for label, disagrees in task.verdicts(row):
             n[label] += 1
             bad[label] += disagrees
     total = len(feedback)

@@ -22,7 +22,6 @@ import hashlib
 import math
 from collections import Counter
 
-from evokd.rounds.noise import labels_of
 from evokd.tasks import Task
 
 # The draw index of the second labelling (the first is draw 0).
@@ -42,11 +41,6 @@ def pick(chunk: list[dict], fraction: float, seed: int) -> list[dict]:
     return [row for row in chunk if row["id"] in chosen]
 
 
-def _answer_of(fields: dict) -> object:
-    """What two labellings must agree on: the class, or the tag sequence."""
-    return fields["label"] if "label" in fields else fields.get("tags")
-
-
 class Agreement:
     """Counts, per label, accepted samples compared with their second labelling."""
 
@@ -57,12 +51,12 @@ class Agreement:
     def add(self, task: Task, accepted: dict, answer: dict | None, labels: list[str]) -> None:
         """Compare one accepted sample with the second labelling's answer for it."""
         second = task.apply_answer(accepted, answer or {"error": "no answer"}, labels)
-        classes = labels_of(accepted)
+        classes = task.labels_of(accepted)
         if second.reason is not None:
             self.total_failed += 1
             self.failed.update(classes)
             return
-        differs = _answer_of(second.fields or {}) != _answer_of(accepted)
+        differs = task.answer_key(second.fields or {}) != task.answer_key(accepted)
         self.total += 1
         self.total_disagree += differs
         for label in classes:

@@ -6,30 +6,17 @@ from __future__ import annotations
 
 from evokd.tasks import Task
 
-# A seed row's answer fields: left out of what the teacher labels, compared with its answer.
-NOT_ANSWER_FIELDS = ("label", "tags", "spans")
-
-
-def _shown(task: Task, row: dict) -> str | list[dict]:
-    """What a row says its answer is: the label, or the entities as [{"text", "type"}]."""
-    if task.name == "ner":
-        from evokd.tasks.spans import bio_to_spans
-
-        return [{"text": s["text"], "type": s["type"]} for s in bio_to_spans(row["tokens"], row["tags"])]
-    return row["label"]
-
-
 def check_seed(task: Task, seed: list[dict], answers: dict[str, dict], labels: list[str]) -> dict:
     """The teacher's labels for the seed examples against the user's: {"checked", "agree",
     "disagreements": [{"id", "text", "given", "teacher"}], "unanswered": [{"id", "reason"}]}."""
     disagreements, unanswered = [], []
     for row in seed:
-        bare = {key: value for key, value in row.items() if key not in NOT_ANSWER_FIELDS}
+        bare = task.without_answer(row)
         checked = task.apply_answer(bare, answers.get(row["id"]) or {"error": "no answer"}, labels)
         if checked.fields is None:
             unanswered.append({"id": row["id"], "reason": checked.reason})
             continue
-        given, theirs = _shown(task, row), _shown(task, {**bare, **checked.fields})
+        given, theirs = task.shown_answer(row), task.shown_answer({**bare, **checked.fields})
         if given != theirs:
             disagreements.append({"id": row["id"], "text": row["text"], "given": given, "teacher": theirs})
     checked_n = len(seed) - len(unanswered)

@@ -1,11 +1,12 @@
 """The task seam: what differs between text classification and NER, behind one interface, so
-that the round steps (evokd.rounds) never branch on `cfg.task`.
+that no code outside evokd.tasks branches on `cfg.task`.
 
-A task knows how to load its dataset, name its label set (classes, or entity types), draw the
-seed set, say what its student is (`head`, `student_labels`; `evokd.student` builds, trains and
-runs it: a task imports no student code), score the student's predictions, judge a feedback
-answer right or wrong, and turn a teacher's labelling answer into sample fields (or a rejection
-with a reason).
+A task knows the dataset formats it reads and how to load them, names its label set (classes,
+or entity types), draws the seed set, says what its student is (`head`, `student_labels`;
+`evokd.student` builds, trains and runs it: a task imports no student code), scores the
+student's predictions, judges a feedback answer right or wrong, says which labels a row counts
+for, shows a row in a prompt, gives the JSON schema of a teacher's per-text answer, and turns
+that answer into sample fields (or a rejection with a reason).
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ class Task(ABC):
     metric: str
     # Score columns of metrics/scores.csv and the report table, with their display names.
     columns: dict[str, str]
+    # The `dataset.format`s it reads, and what those files are, in words (for the config error).
+    formats: tuple[str, ...]
+    reads: str
+    # The Hugging Face task of its model and data cards (`pipeline_tag`, `task_categories`).
+    hf_task: str
+    # What the label set is called: in the prompts' task context (plural), and per label in the
+    # report's charts.
+    label_noun: str
+    label_word: str
+    # A last line of the prompts' task context, where the task needs one.
+    context_note: str | None = None
+    # Whether each sample has exactly one label (train.review_balance evens out those).
+    one_label_per_sample: bool
+    # The key of a text's answer in the label call's reply and in a prompt's example lines.
+    answer_field: str
+    # The simulated teacher for this task, as "module:Class" (imported by evokd.teachers, so
+    # that tasks import no teacher code).
+    simulated_teacher: str
 
     @abstractmethod
     def load(self, dataset: DatasetConfig) -> dict[str, list[dict]]:
@@ -83,3 +102,63 @@ class Task(ABC):
     @abstractmethod
     def apply_answer(self, sample: dict, answer: dict, labels: list[str]) -> Answer:
         """Check a teacher's labelling answer for `sample` against the schema."""
+
+    # -- what a teacher is sent and answers ------------------------------------------------------
+
+    @abstractmethod
+    def answer_schema(self, labels: list[str]) -> dict:
+        """The JSON schema of one text's answer (under `answer_field`) in the teacher's replies."""
+
+    # The fields that hold a row's answer: left out of a seed row the teacher is asked to label (the probe).
+    gold_fields: tuple[str, ...]
+
+    def without_answer(self, row: dict) -> dict:
+        """The row without its answer fields: what the teacher labels, its answer unseen."""
+        return {key: value for key, value in row.items() if key not in self.gold_fields}
+
+    @abstractmethod
+    def shown_answer(self, row: dict) -> object:
+        """A labelled row's answer in the shape the label call answers (`answer_field`'s value)."""
+
+    @abstractmethod
+    def student_answer(self, row: dict) -> dict:
+        """What a prompt example adds for a row the student got wrong: the student's answer."""
+
+    @abstractmethod
+    def longest_wrong_answer(self, row: dict, labels: list[str]) -> object:
+        """A stand-in wrong student answer for `row` as long as a prompt could show (the cost
+        estimate's feedback rows)."""
+
+    def example(self, row: dict) -> dict:
+        """One example in a prompt's data block: the text, its true answer, and the student's
+        answer where it was wrong (a seed example or a right answer has none)."""
+        item = {"text": row["text"], self.answer_field: self.shown_answer(row)}
+        if not row.get("correct", True):
+            item.update(self.student_answer(row))
+        return item
+
+    # -- the labels of a row ---------------------------------------------------------------------
+
+    @abstractmethod
+    def labels_of(self, row: dict) -> set[str]:
+        """The labels a sample counts for (per-label noise and relabel counts)."""
+
+    def verdicts(self, row: dict) -> list[tuple[str, bool]]:
+        """(label, disagrees) pairs of one feedback row: by default each of its labels takes the
+        row's verdict."""
+        return [(label, not row.get("correct", True)) for label in self.labels_of(row)]
+
+    @abstractmethod
+    def answer_key(self, fields: dict) -> object:
+        """What two labellings of one sample must agree on, from its accepted fields."""
+
+    # -- the report's confusion matrix -----------------------------------------------------------
+
+    def confusion_cells(self, cells: list[dict]) -> tuple[list[dict], str | None]:
+        """The cells the confusion chart and DVC's confusion plot show, and a note on what is
+        left out (None: all of them)."""
+        return cells, None
+
+    def confusion_labels(self, labels: list[str]) -> list[str]:
+        """The confusion matrix's rows and columns, from the label set."""
+        return list(labels)

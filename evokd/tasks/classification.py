@@ -54,6 +54,15 @@ class ClassificationTask(Task):
     head = "sequence"
     metric = "macro_f1"
     columns = {"macro_f1": "macro-F1", "accuracy": "accuracy"}
+    formats = ("trec", "csv", "tsv", "jsonl", "parquet", "hf")
+    reads = "texts with one label each"
+    hf_task = "text-classification"
+    label_noun = "labels"
+    label_word = "label"
+    one_label_per_sample = True
+    answer_field = "label"
+    gold_fields = ("label",)
+    simulated_teacher = "evokd.teachers.simulated:SimulatedTeacher"
 
     def load(self, dataset: DatasetConfig) -> dict[str, list[dict]]:
         from evokd.data.loaders import load_dataset
@@ -85,6 +94,26 @@ class ClassificationTask(Task):
             out.append({**row, "predicted": predicted, "confidence": round(float(p.max()), 4),
                         "correct": predicted == row["label"]})
         return out
+
+    def answer_schema(self, labels):
+        return {"type": "string", "enum": labels}
+
+    def shown_answer(self, row):
+        return row["label"]
+
+    def student_answer(self, row):
+        return {"student_said": row.get("predicted")}
+
+    def longest_wrong_answer(self, row, labels):
+        """The longest label name."""
+        return max(labels, key=len)
+
+    def labels_of(self, row):
+        """Its class."""
+        return {str(row["label"])} if "label" in row else set()
+
+    def answer_key(self, fields):
+        return fields.get("label")
 
     def apply_answer(self, sample, answer, labels):
         record = {"label": answer.get("label")}

@@ -1,5 +1,6 @@
-"""Named-entity recognition: the tag set, seed sets per entity type, the teacher's answer turned
-into BIO tags, entity-level metrics (seqeval) and the per-sentence error analysis.
+"""Named-entity recognition: the tag set, seed sets per entity type, the teacher's answer (its
+JSON schema, and turned into BIO tags), a sentence's entities as the label call answers them,
+entity-level metrics (seqeval) and the per-sentence error analysis.
 
 A sample is `{"id", "tokens", "tags", "text"}` (BIO tags; `text` = tokens joined by spaces, read
 by dedup, leakage and embedding), plus `spans` where a teacher gave entity spans.
@@ -146,9 +147,26 @@ def entity_errors(tokens: list[str], gold: list[str], predicted: list[str]) -> d
     return out
 
 
+def entity_set(tags: list[str]) -> set[tuple[int, int, str]]:
+    """A tag sequence's entities as (first token, last token + 1, type)."""
+    return {(s["token_start"], s["token_end"], s["type"])
+            for s in bio_to_spans([f"w{i}" for i in range(len(tags))], tags)}
+
+
+def entities(tokens: list[str], tags: list[str]) -> list[dict]:
+    """A sentence's entities as the label call answers them: [{"text", "type"}], in order."""
+    return [{"text": s["text"], "type": s["type"]} for s in bio_to_spans(tokens, tags)]
+
+
 def sentence_correct(gold: list[str], predicted: list[str]) -> bool:
     """Right when the predicted entities (extent and type) are exactly the gold ones."""
-    key = lambda tags: {(s["token_start"], s["token_end"], s["type"])  # noqa: E731
-                        for s in bio_to_spans([f"w{i}" for i in range(len(tags))], tags)}
-    return key(gold) == key(predicted)
+    return entity_set(gold) == entity_set(predicted)
+
+
+def entities_schema(types: list[str]) -> dict:
+    """The JSON schema of a sentence's entities in a teacher's reply: surface form and type
+    (evokd.tasks.spans maps them to BIO)."""
+    entity = {"type": "object", "additionalProperties": False, "required": ["text", "type"],
+              "properties": {"text": {"type": "string"}, "type": {"type": "string", "enum": types}}}
+    return {"type": "array", "items": entity}
 

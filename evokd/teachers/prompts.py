@@ -37,28 +37,27 @@ from pathlib import Path
 from string import Template
 
 from evokd.errors import ConfigError
+from evokd.tasks import get_task
 
 KINDS = ("analyze", "synthesize", "synthesize_random", "synthesize_labelled", "label")
 _SECTION = re.compile(r"^===\s*(system|user)\s*===\s*$", re.MULTILINE)
 
 
-# What the task context calls the labels, per task.
-_LABEL_NOUN = {"classification": "labels", "ner": "entity types"}
-
-
 def task_context(task: str, labels: list[str], description: str | None,
                  label_descriptions: dict[str, str]) -> str:
     """The `$task` block: what the texts are and what each label means (a label without a
-    description is listed by name alone)."""
-    noun = _LABEL_NOUN.get(task, "labels")
+    description is listed by name alone), in the task's words (`Task.label_noun`, and its
+    `context_note` as a last line)."""
+    t = get_task(task)
+    noun = t.label_noun
     lines = ["Task: " + (" ".join(description.split()) if description else
                          f"(no task description was given; infer the task from the {noun} and the examples)"),
              "", f"The {noun}, with what each one means (use the names exactly as written):"]
     for name in labels:
         meaning = label_descriptions.get(name)
         lines.append(f"- {name}: {' '.join(meaning.split())}" if meaning else f"- {name}")
-    if task == "ner":
-        lines.append("Anything that is none of these types is not an entity and is not marked.")
+    if t.context_note:
+        lines.append(t.context_note)
     return "\n".join(lines)
 
 
