@@ -3,7 +3,7 @@ reply of the same size in the same run (the ratio is what to compare across mach
 
     python bench/parse_speed.py
 
-The cases are tests/test_fuzz_teacher_replies.py's huge replies; the test checks their outcome,
+The cases are tests/unit/teachers/test_fuzz_teacher_replies.py's huge replies; the test checks their outcome,
 this script their speed (a scan that turned quadratic would show here as a ratio far above 1).
 """
 import json

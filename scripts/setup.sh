@@ -9,7 +9,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch is pinned here and in pyproject.toml: an unpinned torch pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[test]"
-# The report's browser test (tests/test_report_browser.py) opens the HTML pages in headless
+# The report's browser test (tests/e2e/test_report_browser.py) opens the HTML pages in headless
 # Chromium, Debian's package: installed here when missing and apt-get may run (as root, or
 # through password-less sudo, as on CI machines). EVOKD_NO_BROWSER=1 skips this; the test then
 # skips, saying why (and fails instead where CI is set).

@@ -115,3 +115,28 @@ def project(tmp_path: Path):
         return make_project(tmp_path / "project", slots, **overrides)
 
     return make
+
+
+def dvc_repo(root: Path, remote_url: str, *remote_config: tuple[str, str]) -> Path:
+    """A bare git + DVC repository in `root` with the default remote `team` at `remote_url`."""
+    root.mkdir(parents=True)
+    run(["git", "init", "-q"], root)
+    run(["dvc", "init", "-q"], root)
+    run(["dvc", "remote", "add", "-d", "team", remote_url], root)
+    for key, value in remote_config:
+        run(["dvc", "remote", "modify", "team", key, value], root)
+    return root
+
+
+def fill(cache, n: int, tag: str) -> set[str]:
+    """`n` teacher replies put into the response cache `cache`; their keys."""
+    from evokd.teachers.cache import request_key
+
+    keys = set()
+    for i in range(n):
+        request = {"model": "m", "messages": [{"role": "user", "content": f"{tag} {i}"}],
+                   "sampling": {"temperature": 0}, "draw": "0"}
+        key = request_key(**request)
+        cache.put(key, request, {"content": f"{tag} reply {i}"})  # entries are verified on read
+        keys.add(key)
+    return keys

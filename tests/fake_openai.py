@@ -549,7 +549,7 @@ def openai_config(server, tmp_path, strategy: str = "evokd", task: str = "classi
     params["task"] = task
     if task == "ner":
         params["dataset"] = {"train": "a.conll", "test": "b.conll"}
-    if server.azure is not None:  # the Azure client instead of base_url
+    if getattr(server, "azure", None) is not None:  # the Azure client instead of base_url
         teacher = {"base_url": None, "azure": {"endpoint": server.root, "api_version": server.azure["api_version"],
                                                "deployment": server.azure["deployment"]}, **teacher}
     params["teacher"].update({"provider": "openai", "model": "fake-model", "base_url": server.url,
@@ -560,3 +560,23 @@ def openai_config(server, tmp_path, strategy: str = "evokd", task: str = "classi
     params["label"].update(label or {})
     return parse_config(params)
 
+
+# The openai teacher's tests share these (tests/unit/teachers, tests/hostile, ...): four TREC
+# labels, a planted key that must never reach a file, and round 0's feedback.
+LABELS = ["DESC", "HUM", "LOC", "NUM"]
+KEY = "sk-planted-KEY-7f3a9c1e5b"
+FEEDBACK = [
+    {"id": "a", "text": "Where is the Eiffel Tower ?", "label": "LOC", "predicted": "HUM", "correct": False},
+    {"id": "b", "text": "How many moons has Mars ?", "label": "NUM", "predicted": "DESC", "correct": False},
+    {"id": "c", "text": "Who wrote Hamlet ?", "label": "HUM", "predicted": "HUM", "correct": True},
+]
+
+
+def make_cfg(server, tmp_path, synthesize: dict | None = None, label: dict | None = None, **teacher):
+    """`openai_config` for strategy evokd at the shipped concurrency (params.yaml's
+    teacher.max_concurrency, not one request at a time)."""
+    import yaml
+
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    return openai_config(server, tmp_path, "evokd", synthesize=synthesize, label=label,
+                         **{"max_concurrency": shipped["teacher"]["max_concurrency"], **teacher})

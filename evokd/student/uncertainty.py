@@ -39,7 +39,9 @@ def margins(cfg: Config, model_dir: str | Path, texts: list[str]) -> np.ndarray:
                 threads=cfg.train.threads, device=cfg.train.device)
     if not texts:
         return np.zeros(0, dtype=np.float64)
-    if cfg.task == "ner":
+    from evokd.tasks import get_task
+
+    if get_task(cfg.task).head == "token":  # a margin per word; the sentence's is its least sure word's
         from evokd.student.tagger import predict_word_proba
         from evokd.tasks.spans import tokenize
 

@@ -13,7 +13,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from evokd.errors import BatchPending
 from evokd.teachers.openai import OpenAITeacher
-from test_teacher_openai import KEY, LABELS, make_cfg
+from fake_openai import KEY, LABELS, make_cfg
 
 SAMPLES = [{"id": f"s{i}", "text": f"Where is the town number {i} ?"} for i in range(4)]
 

@@ -24,7 +24,8 @@ from evokd.teachers.budget import (LEDGER_FILE, MESSAGE_OVERHEAD_TOKENS, REQUEST
                                    SharedLedger, estimate_prompt_tokens)
 from evokd.teachers.dispatch import ChatRequest, _tokens
 from evokd.teachers.openai import OpenAITeacher
-from test_teacher_openai import LABELS, ROOT, make_cfg
+from fake_openai import LABELS, make_cfg
+from conftest import ROOT
 
 TESTS = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "system", "content": "You label questions."},
@@ -203,7 +204,7 @@ CHILD = textwrap.dedent('''
     import json, sys, time, types
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from test_teacher_openai import make_cfg
+    from fake_openai import make_cfg
     from evokd.errors import BudgetExceeded
     from evokd.teachers.dispatch import ChatRequest
     from evokd.teachers.openai import OpenAITeacher

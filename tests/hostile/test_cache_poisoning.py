@@ -15,7 +15,7 @@ from fake_openai import FakeOpenAI
 from evokd.share import remote_cache
 from evokd.teachers.cache import ResponseCache, request_key
 from evokd.teachers.openai import OpenAITeacher
-from test_teacher_openai import FEEDBACK, LABELS, make_cfg
+from fake_openai import FEEDBACK, LABELS, make_cfg
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "Label: Who wrote Hamlet ?"}],
            "sampling": {"temperature": 0.0, "max_tokens": 64}, "draw": "label"}

@@ -1,7 +1,7 @@
 """Hostile corpus, secrets: credentials inside `teacher.base_url` (user:password@host, a token as
 the user, a key or signature in the query string) and the API key never reach an error message,
 a log line, `teacher check`'s output or any file (cache entries, batch records), in every way a
-request can go wrong. Tested the way tests/test_teacher_openai.py tests the API key: plant the
+request can go wrong. Tested the way tests/unit/teachers/test_teacher_openai.py tests the API key: plant the
 secret, run the real code against a real local server, and look for it everywhere."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fake_openai import FakeOpenAI, status
 from evokd.errors import BatchPending, TeacherError
 from evokd.teachers.openai import OpenAITeacher
 from evokd.teachers.redact import Redactor, display_url
-from test_teacher_openai import FEEDBACK, KEY, LABELS, ROOT, make_cfg
+from fake_openai import FEEDBACK, KEY, LABELS, make_cfg
+from conftest import ROOT
 
 PASSWORD, QUERY_KEY, SIG, TOKEN_USER = "pw-SECRET-1", "QKEY-SECRET-2", "SIG+SECRET/3", "TOKENUSER-SECRET-4"
 SECRETS = [KEY, PASSWORD, QUERY_KEY, SIG, quote(SIG, safe=""), TOKEN_USER]
