@@ -22,7 +22,7 @@ from evokd.strategies import STRATEGY_PARAMS, get_strategy
 FORMATS = ("trec", "csv", "tsv", "jsonl", "parquet", "hf", "conll")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".conll": "conll",
                ".bio": "conll", ".iob": "conll", ".parquet": "parquet", ".pq": "parquet"}
-# Each round trains with seed * 1000 + round (evokd/rounds/train.py); numpy and some endpoints
+# Each round trains with seed * 1000 + round (stages/train.py); numpy and some endpoints
 # take seeds below 2**32, so seeds stay where every derived one fits.
 MAX_SEED = (2**32 - 1) // 1000 - 1
 

@@ -1,6 +1,6 @@
 """Run the student's training under `accelerate launch` (`train.launcher: accelerate`).
 
-The stage process (`evokd train`, or `evokd prepare` for round 0) writes what the training needs
+The stage process (`stages/train.py`, or `stages/prepare.py` for round 0) writes what the training needs
 (the head, the examples, the label set, the train config) to a temporary folder, starts
 `accelerate launch --multi_gpu --num_processes N -m evokd.student.worker <spec>` and waits.
 Each worker runs the very same training function as a single-process run; `accelerate` joins them

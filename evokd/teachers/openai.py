@@ -613,7 +613,7 @@ def _check_labels(cfg: Config) -> tuple[list[str], str]:
     path = Prepared().labels
     if path.exists():
         return list(read_json(path)["labels"]), f"labels from {path}"
-    return ["LABEL_A", "LABEL_B"], "placeholder labels (run `evokd prepare` for the real ones)"
+    return ["LABEL_A", "LABEL_B"], "placeholder labels (run `dvc repro prepare` for the real ones)"
 
 
 def _sent(client: ChatClient, sampling: dict) -> str:

@@ -227,3 +227,21 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
     md = Path("reports/report.md").read_text()
     assert "| 0 | 0.5000 | 0.5000 | 2 | 0 | 0 | 13.0 |" in md
     assert "- WARNING: seed example t7 'Who ?' is labelled LOC in the seed set; the teacher says HUM" in md
+
+
+def test_the_teacher_stages_read_the_task_context_prepare_wrote(tmp_path, monkeypatch):
+    """The teacher's prompts take `dataset.description` and `label_descriptions` from
+    data/prepared/labels.json (what the teacher stages depend on), not from params.yaml."""
+    from evokd.config import parse_config
+    from evokd.rounds.spending import round_teacher
+
+    monkeypatch.chdir(tmp_path)
+    cfg = parse_config({"dataset": {"train": "a.tsv", "test": "b.tsv", "description": "edited, not prepared"},
+                        "teacher": {"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"}})
+    Prepared().root.mkdir(parents=True)
+    write_json(Prepared().labels, {"labels": ["HUM", "LOC"], "context": {
+        "description": "Questions people ask.", "label_descriptions": {"HUM": "a person"}}})
+    teacher = round_teacher(cfg, 1, "synthesize", api_key="k")
+    assert teacher.cfg.dataset.description == "Questions people ask."
+    assert teacher.cfg.dataset.label_descriptions == {"HUM": "a person"}
+    assert teacher.cfg.dataset.train == "a.tsv"  # the rest of the config as given
