@@ -93,13 +93,16 @@ def main() -> None:
     parser.add_argument("--rev", default="HEAD", help="the revision measured after the baseline")
     parser.add_argument("--more", type=int, default=0, help="then `dvc exp run -S rounds=<rounds+N>`")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/pipeline_overhead.json")
+    parser.add_argument("--keep", type=Path, help="clone into this folder and keep the projects (to inspect)")
     args = parser.parse_args()
     revs = [r for r in (args.baseline, args.rev) if r]
     rows = []
     with tempfile.TemporaryDirectory(prefix="evokd-overhead-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for rev in revs:
             print(f"measuring {rev} ...", file=sys.stderr, flush=True)
-            rows.append(measure(rev, Path(tmp), args.more))
+            rows.append(measure(rev, work, args.more))
     result = {"command": "python bench/pipeline_overhead.py " + " ".join(sys.argv[1:]),
               "load_1min": round(os.getloadavg()[0], 1), "rows": rows}
     if len(rows) == 2:
