@@ -20,7 +20,7 @@ ANALYZE_SLOTS = "analyze_slots"
 def read_slots(path: Path = SLOTS_FILE) -> list[int]:
     """The round slots dvc.yaml declares (kept in slots.yaml, which dvc.yaml loads as vars)."""
     if not path.exists():
-        raise ConfigError(f"{path}: not found; run `evokd slots 12` to create the round slots")
+        raise ConfigError(f"{path}: not found; run `evokd slots 8` (or more) to create the round slots")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return sorted(int(k) for k in (data.get("slots") or {}))
 
