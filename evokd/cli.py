@@ -48,12 +48,16 @@ def _config(params: Path):
 
 @app.command()
 def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yaml should have.")) -> None:
-    """Rewrite slots.yaml so that dvc.yaml declares N round slots (raise it to run more rounds)."""
-    from evokd.rounds.slots import write_slots
+    """Rewrite slots.yaml so that dvc.yaml declares N round slots (raise it to run more rounds;
+    lowering it also drops the removed slots' entries from dvc.lock)."""
+    from evokd.rounds.slots import prune_lock, write_slots
 
     with edge.user_errors():
         write_slots(n)
-        typer.echo(f"slots.yaml now declares {n} round slots; commit it, then `dvc repro`.")
+        gone = prune_lock(n)
+        typer.echo(f"slots.yaml now declares {n} round slots"
+                   + (f" (dvc.lock: {len(gone)} entries of removed slots dropped)" if gone else "")
+                   + "; commit it, then `dvc repro`.")
 
 
 @app.command()

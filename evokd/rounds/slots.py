@@ -5,6 +5,7 @@ raising `rounds` from 4 to 8 rewrites only slots 5..8 and DVC skips 1..4."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import yaml
@@ -65,3 +66,26 @@ def is_active(k: int) -> bool:
 def active_rounds() -> list[int]:
     """The active round slots, 1..rounds (round 0 is not a slot)."""
     return [k for k in read_slots() if Round(k).plan.exists() and is_active(k)]
+
+
+def prune_lock(n: int, lock: Path = Path("dvc.lock")) -> list[str]:
+    """Drop from dvc.lock the entries of round slots above `n` (after `evokd slots n` lowered the
+    count): DVC keeps a removed stage's entry for ever, and it re-reads and rewrites the whole
+    lock after every stage it runs, so dead entries cost time on every `dvc repro`. Returns the
+    stage names dropped. Round-trip YAML (ruamel, DVC's own) keeps the rest as DVC wrote it."""
+    if not lock.exists():
+        return []
+    from ruamel.yaml import YAML
+
+    yaml_rt = YAML(typ="rt")
+    data = yaml_rt.load(lock.read_text(encoding="utf-8"))
+    stages = data.get("stages") or {}
+    gone = [name for name in list(stages)
+            if "@" in name and name.rsplit("@", 1)[1].isdigit() and int(name.rsplit("@", 1)[1]) > n]
+    if gone:
+        for name in gone:
+            del stages[name]
+        buf = io.StringIO()
+        yaml_rt.dump(data, buf)
+        atomic_write_text(lock, buf.getvalue())
+    return gone

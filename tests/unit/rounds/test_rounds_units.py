@@ -245,3 +245,19 @@ def test_the_teacher_stages_read_the_task_context_prepare_wrote(tmp_path, monkey
     assert teacher.cfg.dataset.description == "Questions people ask."
     assert teacher.cfg.dataset.label_descriptions == {"HUM": "a person"}
     assert teacher.cfg.dataset.train == "a.tsv"  # the rest of the config as given
+
+
+def test_fewer_slots_drop_their_entries_from_dvc_lock(tmp_path):
+    """DVC keeps a removed stage's lock entry for ever and re-reads the whole lock after each stage."""
+    from evokd.rounds.slots import prune_lock
+
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  prepare:\n    cmd: python stages/prepare.py\n"
+                    "  synthesize@2:\n    cmd: python stages/synthesize.py 2  # kept\n"
+                    "  synthesize@3:\n    cmd: python stages/synthesize.py 3\n"
+                    "  analyze@0:\n    cmd: python stages/analyze.py 0\n  analyze@12:\n    cmd: x\n")
+    assert prune_lock(2, lock) == ["synthesize@3", "analyze@12"]
+    assert lock.read_text() == ("schema: '2.0'\nstages:\n  prepare:\n    cmd: python stages/prepare.py\n"
+                                "  synthesize@2:\n    cmd: python stages/synthesize.py 2  # kept\n"
+                                "  analyze@0:\n    cmd: python stages/analyze.py 0\n")
+    assert prune_lock(2, lock) == [] and prune_lock(2, tmp_path / "none.lock") == []
