@@ -48,8 +48,7 @@ def _config(params: Path):
 
 @app.command()
 def slots(n: int = typer.Argument(..., min=1, help="How many round slots dvc.yaml should have.")) -> None:
-    """Rewrite slots.yaml so that dvc.yaml declares N round slots (raise it to run more rounds;
-    lowering it also drops the removed slots' entries from dvc.lock)."""
+    """Rewrite slots.yaml so that dvc.yaml declares N round slots (fewer: dvc.lock drops the rest)."""
     from evokd.rounds.slots import prune_lock, write_slots
 
     with edge.user_errors():

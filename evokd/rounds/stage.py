@@ -24,7 +24,14 @@ log = logging.getLogger("evokd")
 
 
 def _args(verb: str, with_round: bool, first: int = 1) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"stages/{verb}.py", description=f"The {verb} stage (dvc.yaml runs it).")
+    import sys
+
+    # The script's own docstring: the paper's step, in the words the reader of the file sees.
+    doc = (getattr(sys.modules.get("__main__"), "__doc__", None) or f"The {verb} stage.").strip()
+    parser = argparse.ArgumentParser(
+        prog=f"python stages/{verb}.py", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"dvc.yaml runs it; by hand, `dvc repro {verb}{'@K' if with_round else ''}` checks its inputs first. "
+               "Exit codes: docs/cli.md.")
     if with_round:
         parser.add_argument("round", type=int, help=f"the round slot to run ({first} = the first)")
     parser.add_argument("--params", "-p", type=Path, default=Path("params.yaml"), help="the params file")
