@@ -73,7 +73,8 @@ def measure(rev: str, work: Path, more: int) -> dict:
     first, ran = timed(["dvc", "repro"], project, env)
     own = stage_times(project)
     noop, noop_ran = timed(["dvc", "repro"], project, env)
-    row = {"rev": rev, "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
+    sha = sh(["git", "rev-parse", "--short", "HEAD"], project, env).stdout.strip()
+    row = {"rev": rev, "sha": sha, "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
            "repro_per_step_s": round(first / own["step_s"], 2),
            "repro_per_process_s": round(first / own["process_s"], 2) if own["process_s"] else None,
            "noop_s": noop, "noop_stages_run": len(noop_ran)}
@@ -115,7 +116,7 @@ def main() -> None:
           + (" exp +rounds s | old rounds re-run |" if args.more else ""))
     print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---|" if args.more else ""))
     for r in rows:
-        print(f"| {r['rev']} | {r['repro_s']} | {r['stages_run']} | {r['step_s']} | {r['process_s'] or '-'} | "
+        print(f"| {r['rev']} ({r['sha']}) | {r['repro_s']} | {r['stages_run']} | {r['step_s']} | {r['process_s'] or '-'} | "
               f"{r['repro_per_step_s']} | {r['repro_per_process_s'] or '-'} | {r['noop_s']} |"
               + (f" {r['exp_more_rounds_s']} | {r['exp_old_rounds_rerun'] or 'none'} |" if args.more else ""))
     if "after_over_before" in result:
