@@ -5,8 +5,8 @@ For each revision (default: `--baseline` and HEAD) it clones this repository int
 folder, as a newcomer would, and there measures
 1. the first `dvc repro` on the shipped params.yaml (the default run: real TREC data, simulated
    teacher), against the sum of its stages' own times: `wall_s` (the step, as each stage's meta
-   file records it) and, where the revision records it, `process_s` (the stage's whole process
-   from its first evokd import: imports, config, the step, the meta file);
+   file records it) and, where the revision records it, `process_s` (an active stage's whole
+   process from its first evokd import: imports, config, the step, the meta file);
 2. a no-op `dvc repro` (everything up to date): wall time and stages re-run (must be 0);
 3. with `--more N`, `dvc exp run -S rounds=<rounds+N>`: wall time, and which of the old rounds
    re-ran (must be none).
@@ -60,8 +60,9 @@ def stage_times(project: Path) -> dict:
         if "process_s" in meta:
             with_process += 1
             process += meta["process_s"]
+    # process_s: the active stages' (an inactive slot's meta is a constant placeholder, untimed)
     return {"stages": metas, "active": active, "step_s": round(wall, 1),
-            "process_s": round(process, 1) if with_process == metas else None}
+            "process_s": round(process, 1) if with_process else None}
 
 
 def measure(rev: str, work: Path, more: int) -> dict:

@@ -42,12 +42,12 @@ def trec(n: int) -> list[dict]:
 def evokd_train(rows, labels, args, out, precision: str = "auto") -> float:
     from evokd.config import TrainConfig
     from evokd.student.backbone import backbone_path
-    from evokd.student.train import train_classifier
+    from evokd.student.train import fine_tune
 
     cfg = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, epochs=1, device=args.device,
                       precision=precision)
     t0 = time.perf_counter()
-    train_classifier(backbone_path("minilm"), rows, labels, cfg, out, seed=0, epochs=args.epochs, desc="evokd")
+    fine_tune("sequence", backbone_path("minilm"), rows, labels, cfg, out, seed=0, epochs=args.epochs, desc="evokd")
     return len(rows) * args.epochs / (time.perf_counter() - t0)
 
 

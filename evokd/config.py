@@ -358,7 +358,8 @@ class SynthesizeConfig(_Block):
     # hard samples also writes ordinary ones.
     guided_share: float = Field(0.5, ge=0.0, le=1.0)
     # How the hard samples are spread over the labels (NER: entity types), whatever the
-    # analysis says is weak: "none" = at most 40 % of them from one label; "even" = a quota of
+    # analysis says is weak: "none" = the simulated teacher takes at most 40 % of them from one
+    # label (the LLM teacher's prompt asks for at most half); "even" = a quota of
     # n_hard / labels each (rounded up), slots a label cannot fill going to the hardest of any
     # label. Simulated teacher: its pick of hard candidates. LLM teacher (guided strategies):
     # each generation conversation is asked for its hard texts label by label.

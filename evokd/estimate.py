@@ -113,7 +113,7 @@ def priced_config(cfg: Config, model: str | None) -> Config:
 def estimate(cfg: Config, model: str | None = None) -> dict:
     """The bill of `cfg`'s run, per teacher stage and in total (see the module docstring)."""
     from evokd.rounds import relabel
-    from evokd.rounds.checks import CHUNK
+    from evokd.rounds.checks import chunk_size
     from evokd.rounds.spending import steps
     from evokd.tasks import get_task
     from evokd.teachers.base import SynthesisRequest
@@ -168,7 +168,7 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         # generation wrote the labels, and the second labelling of each chunk.
         texts = _longest(pool, syn.n_hard + syn.n_easy)
         samples = [{"id": f"r{k}-standin-{i}", "text": r["text"]} for i, r in enumerate(texts)]
-        size = -(-CHUNK // lab.batch_size) * lab.batch_size
+        size = chunk_size(lab.batch_size)
         out = []
         for start in range(0, len(samples), size):
             chunk = samples[start: start + size]

@@ -29,6 +29,11 @@ class Prepared:
     def labels(self) -> Path: return self.root / "labels.json"
     @property
     def train_embeddings(self) -> Path: return self.root / "train_embeddings.npy"
+    @property
+    def dataset(self) -> Path:
+        """The `dataset` params as prepare read them (the task context of every teacher prompt
+        among them): what the teacher stages depend on instead of the params."""
+        return self.root / "dataset.json"
 
 
 @dataclass(frozen=True)

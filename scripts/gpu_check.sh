@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, for a machine where torch sees a CUDA GPU (CI has none, so they live here):
 #   1. tests/unit/student/test_gpu.py: bf16/fp16 training, fp32 checkpoints, GPU inference against the CPU's,
-#      and prepare + one round through the CLI with the default `train.device: auto`;
+#      and prepare + one round through the stage scripts with the default `train.device: auto`;
 #   2. bench/student_speed.py --device auto: evokd's training and inference path against the
 #      Hugging Face Trainer (bf16) and pipeline on the same GPU.
 # Usage: scripts/gpu_check.sh [results folder] [examples]   (python: $PYTHON, else python3)

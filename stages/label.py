@@ -42,7 +42,7 @@ from evokd.errors import BatchPending
 from evokd.io import iter_jsonl, read_json, read_jsonl
 from evokd.paths import Prepared, Round
 from evokd.rounds import relabel
-from evokd.rounds.checks import CHUNK, Tally, check, generation_answers, written_for_generation_labels
+from evokd.rounds.checks import Tally, check, chunk_size, generation_answers, written_for_generation_labels
 from evokd.rounds.stage import round_stage
 from evokd.tasks import get_task
 from evokd.teachers.base import Teacher
@@ -55,7 +55,7 @@ def label(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()
     labels = read_json(prepared.labels)["labels"]
     task = get_task(cfg.task)
     leak_index = LeakIndex(read_jsonl(prepared.test), threshold=cfg.label.leak_overlap)
-    size = -(-CHUNK // cfg.label.batch_size) * cfg.label.batch_size  # whole labelling requests
+    size = chunk_size(cfg.label.batch_size)
     repairs, reasons, kinds, per_label = Counter(), Counter(), Counter(), Counter()
     per_kind_label: dict[str, Counter] = {}  # accepted samples' labels, per kind (hard, easy, ...)
     pending: list[BatchPending] = []

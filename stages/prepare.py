@@ -44,11 +44,10 @@ def prepare(cfg: Config, prepared: Prepared = Prepared()) -> dict:
         "counts": {name: len(rows) for name, rows in splits.items()},
         "train_per_label": task.label_counts(train),
         "train_rows_held_out_as_test_leaks": removed,
-        # The task context of every teacher prompt: the teacher stages read it here (their
-        # dependency), not from params.yaml (evokd.rounds.spending.round_teacher).
-        "context": {"description": cfg.dataset.description,
-                    "label_descriptions": dict(cfg.dataset.label_descriptions)},
     })
+    # The teacher stages read the dataset block (the task context of every prompt) here, their
+    # dependency, not from params.yaml (evokd.rounds.stage.dataset_as_prepared).
+    write_json(prepared.dataset, cfg.dataset.model_dump(mode="json"))
     backbone = backbone_path(cfg.train.backbone)
     if cfg.teacher.provider == "simulated":
         save_npy(prepared.train_embeddings, embed(

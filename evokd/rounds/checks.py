@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 
 # Samples labelled and checked at a time (rounded up to whole labelling requests).
 CHUNK = 2048
+
+
+def chunk_size(batch_size: int) -> int:
+    """Samples the label stage labels and checks at a time: CHUNK, rounded up to whole labelling
+    requests of `batch_size` texts (the estimate counts requests the same way)."""
+    return -(-CHUNK // batch_size) * batch_size
+
+
 # The answer of a text whose generation reply gave it no label (evokd-gen-labels).
 NO_GENERATION_LABEL = "no label in the generation reply"
 

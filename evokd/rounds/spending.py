@@ -8,7 +8,7 @@ All of them are upstream of the stage in dvc.yaml, so they are up to date whenev
 from __future__ import annotations
 
 from evokd.io import read_json
-from evokd.paths import Prepared, Round
+from evokd.paths import Round
 from evokd.teachers.base import Usage
 
 ORDER = ("synthesize", "label", "analyze")  # teacher steps within a round, in pipeline order
@@ -39,19 +39,10 @@ def spent_before(k: int, verb: str) -> Usage:
     return total
 
 
-def round_teacher(cfg, k: int, verb: str, api_key: str | None, prepared: Prepared = Prepared()):
+def round_teacher(cfg, k: int, verb: str, api_key: str | None):
     """The teacher for stage `verb@k`, its budget charged with what the earlier teacher stages
-    spent (`spent_before`). The teacher stages' runner calls this.
-
-    The task context of its prompts (`dataset.description`, `dataset.label_descriptions`) is
-    read from data/prepared/labels.json, where prepare wrote it from params.yaml, and not from
-    params.yaml: the teacher stages depend on that file, not on the `dataset` params. As params,
-    the context's text was recorded in dvc.lock by every teacher stage, 3.5 KB each on TREC, and
-    DVC re-reads and rewrites the whole lock after each stage (BENCHMARKS.md, "Pipeline overhead")."""
+    spent (`spent_before`). The teacher stages' runner calls this."""
     from evokd.teachers import make_teacher
 
-    context = read_json(prepared.labels).get("context") if prepared.labels.exists() else None
-    if context is not None:
-        cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update=context)})
     return make_teacher(cfg, api_key=api_key, spent=spent_before(k, verb))
 

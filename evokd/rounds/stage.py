@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from evokd.io import write_json
-from evokd.paths import Round
+from evokd.errors import ConfigError, PipelineError
+from evokd.io import read_json, write_json
+from evokd.paths import Prepared, Round
 
 if TYPE_CHECKING:
     from evokd.config import Config
@@ -56,7 +57,7 @@ def round_stage(verb: str, step: Callable, *, teacher: bool = False, k: int | No
         cfg = load_config(args.params)
         k = args.round if k is None else k
 
-        def make_teacher():
+        def make_teacher(cfg):
             from evokd.rounds.spending import round_teacher
 
             return round_teacher(cfg, k, verb, edge.api_key(cfg))
@@ -84,18 +85,21 @@ def plain_stage(verb: str, step: Callable, *, meta: Path | None = None) -> None:
 
 
 def run_round(verb: str, k: int, cfg: "Config", step: Callable,
-              make_teacher: Callable[[], "Teacher"] | None = None) -> None:
+              make_teacher: Callable[["Config"], "Teacher"] | None = None) -> None:
     """Run `step` for round slot `k` (or write placeholders when the slot is inactive) and record
     data/rounds/<k>/<verb>.meta.json: wall time, the step's result, the teacher's usage.
 
-    `make_teacher` is a callable so that inactive slots build none."""
+    `make_teacher` is a callable so that inactive slots build none. A teacher stage sees the
+    dataset block as prepare recorded it (`dataset_as_prepared`), teacher and step alike."""
     from evokd.rounds.inactive import write_placeholders
     from evokd.rounds.slots import is_active
 
     name = f"{verb}@{k}"
+    check_slot(k)
     if not is_active(k):
         write_placeholders(verb, k)
-        write_json(Round(k).meta(verb), {"stage": name, "active": False, "process_s": _process_s()})
+        # Constant, as every placeholder: no timing (an inactive slot's files never change).
+        write_json(Round(k).meta(verb), {"stage": name, "active": False})
         log.info("%s: inactive slot (rounds=%d), placeholders written", name, cfg.rounds)
         return
     if k == 1:  # once per pipeline, not per round: a changed param re-runs round 1 too
@@ -104,14 +108,49 @@ def run_round(verb: str, k: int, cfg: "Config", step: Callable,
         for line in ignored_params(cfg, verb):
             log.warning("%s: %s", name, line)
     start = time.perf_counter()
-    teacher = make_teacher() if make_teacher is not None else None
-    result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)
+    teacher = None
+    if make_teacher is not None:
+        cfg = dataset_as_prepared(cfg)
+        teacher = make_teacher(cfg)
+    try:
+        result = step(cfg, k, teacher) if teacher is not None else step(cfg, k)
+    except FileNotFoundError as exc:
+        # An input an earlier stage writes (run by hand out of order); anything else stays a bug.
+        if not str(exc.filename or "").startswith(("data/", "models/", "metrics/")):
+            raise
+        raise PipelineError(f"{name}: {exc.filename}: missing; run the stages before it first "
+                            f"(`dvc repro {name}` does, in order)") from None
     wall = round(time.perf_counter() - start, 2)
     meta = {"stage": name, "active": True, "wall_s": wall, "process_s": _process_s(), **result}
     if teacher is not None:
         meta.update(teacher_meta(teacher))
     write_json(Round(k).meta(verb), meta)
     log.info("%s finished in %.1fs %s", name, wall, brief(result))
+
+
+def check_slot(k: int) -> None:
+    """Round k must be one of slots.yaml's (or 0): a clear error before any plan file is read."""
+    from evokd.rounds.slots import read_slots
+
+    if k == 0:  # round 0 (probe, analyze@0) is no slot
+        return
+    slots = read_slots()
+    if k not in slots:
+        raise ConfigError(f"round {k} is not a round slot: slots.yaml declares 1..{max(slots)}; "
+                          f"run `evokd slots {k}` to declare more, then `dvc repro`")
+
+
+def dataset_as_prepared(cfg: "Config", prepared: Prepared = Prepared()) -> "Config":
+    """`cfg` with the dataset block prepare recorded in data/prepared/dataset.json. The teacher
+    stages depend on that file, not on the `dataset` params: as params, the task context's text
+    (dataset.description, label_descriptions) was recorded in dvc.lock by every teacher stage,
+    3.5 KB each on TREC, and DVC re-reads and rewrites the whole lock after each stage
+    (BENCHMARKS.md, "Pipeline overhead")."""
+    from evokd.config import DatasetConfig
+
+    if not prepared.dataset.exists():
+        raise PipelineError(f"{prepared.dataset}: missing; run `dvc repro prepare` first")
+    return cfg.model_copy(update={"dataset": DatasetConfig.model_validate(read_json(prepared.dataset))})
 
 
 def _process_s() -> float:

@@ -1,4 +1,4 @@
-"""The previous round's student as the teachers consult it (evokd.teachers.base.StudentProbe):
+"""The previous round's student as the teachers consult it (evokd.scores.StudentProbe):
 the student's predict and margin functions over the checkpoint in a folder, behind the seam
 that keeps teachers from importing student code.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evokd.teachers.base import LabelScores, WordScores
+from evokd.scores import LabelScores, WordScores
 
 if TYPE_CHECKING:
     from evokd.config import Config

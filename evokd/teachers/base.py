@@ -19,10 +19,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import Optional
 
-if TYPE_CHECKING:
-    import numpy as np
+# The previous student as a teacher may consult it (the seam both sides import).
+from evokd.scores import LabelScores, StudentProbe, WordScores  # noqa: F401
 
 
 @dataclass
@@ -67,45 +67,6 @@ def select_feedback(params, rows: list[dict]) -> list[dict]:
     wrong = [r for r in rows if not r["correct"]]
     right = [r for r in rows if r["correct"]]
     return wrong[: params.n_wrong] + right[: params.n_correct]
-
-
-@dataclass
-class LabelScores:
-    """A classifier's answers on n texts: its label names, an (n, labels) probability matrix,
-    and each text's margin (top-two probability gap: 0 = a toss-up, 1 = certain)."""
-
-    names: list[str]
-    probs: "np.ndarray"
-    margins: "np.ndarray"
-
-
-@dataclass
-class WordScores:
-    """A tagger's answers on n sentences: its tag names, per sentence a (words, tags)
-    probability matrix, and each sentence's margin (that of its least sure word)."""
-
-    names: list[str]
-    probs: list["np.ndarray"]
-    margins: "np.ndarray"
-
-
-class StudentProbe(Protocol):
-    """The previous round's student as a teacher may consult it: texts in, scores out. The
-    model is loaded only when asked, so a strategy that never consults it costs nothing."""
-
-    def label_scores(self, texts: list[str]) -> LabelScores:
-        """Classification: per-label probabilities and margins of `texts`."""
-        ...
-
-    def word_scores(self, sentences: list[list[str]]) -> WordScores:
-        """NER: per-word tag probabilities and sentence margins of `sentences` (lists of words)."""
-        ...
-
-    def least_sure(self, samples: list[dict], n: int) -> list[dict]:
-        """The `n` of `samples` (dicts with a "text"; NER texts are split into words as the
-        label stage splits them) with the smallest margins, each with its `margin`; a text
-        repeated among them competes once."""
-        ...
 
 
 @dataclass

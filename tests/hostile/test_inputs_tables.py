@@ -129,7 +129,7 @@ def test_folder_that_is_not_a_saved_dataset(tmp_path):
 
 
 def test_prepare_runs_on_a_parquet_train_file_and_a_saved_dataset_test_split(tmp_path):
-    """The real `evokd prepare`: dataset.train a Parquet file, dataset.test a save_to_disk folder
+    """The real prepare stage: dataset.train a Parquet file, dataset.test a save_to_disk folder
     (formats inferred); one unlabelled train row dropped and counted in the meta file."""
     import json
     import subprocess

@@ -50,3 +50,16 @@ def test_analyze_takes_round_0_and_the_other_round_verbs_do_not(tmp_path):
     assert analyze0.returncode == 2 and "data/plan/0.json: missing" in analyze0.stderr
     synth0 = stage("synthesize", "0", cwd=tmp_path)
     assert synth0.returncode == 2 and "round: 0 is below 1" in synth0.stderr
+
+
+def test_a_stage_run_by_hand_says_what_is_missing(tmp_path):
+    """Out of order or out of range: a named error (exit 2) that says what to run, no traceback."""
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "slots.yaml").write_text((ROOT / "slots.yaml").read_text())
+    beyond = stage("synthesize", "99", cwd=tmp_path)
+    assert beyond.returncode == 2 and "round 99 is not a round slot" in beyond.stderr and "evokd slots 99" in beyond.stderr
+    (tmp_path / "data/plan").mkdir(parents=True)
+    (tmp_path / "data/plan/1.json").write_text('{"round": 1, "active": true}')
+    early = stage("train", "1", cwd=tmp_path)
+    assert early.returncode == 2 and "Traceback" not in early.stderr, early.stderr
+    assert "train@1: data/" in early.stderr and "dvc repro train@1" in early.stderr

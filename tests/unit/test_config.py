@@ -145,10 +145,13 @@ def test_the_stage_warns_about_params_that_change_nothing(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data/plan").mkdir(parents=True)
     (tmp_path / "data/plan/1.json").write_text(json.dumps({"round": 1, "active": True}))
+    (tmp_path / "slots.yaml").write_text("slots:\n  \"1\": {prev: 0}\n")
     teacher = SimpleNamespace(usage=SimpleNamespace(to_dict=lambda: {}), rejected={}, request_shape=lambda: None)
     cfg = parse_config(_with(synthesize__overgenerate=5))
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    (tmp_path / "data/prepared/dataset.json").write_text(json.dumps(cfg.dataset.model_dump(mode="json")))
     with caplog.at_level(logging.WARNING, logger="evokd"):
-        run_round("synthesize", 1, cfg, lambda cfg, k, t: {"samples": 0}, lambda: teacher)
+        run_round("synthesize", 1, cfg, lambda cfg, k, t: {"samples": 0}, lambda cfg: teacher)
     assert "synthesize@1: synthesize.overgenerate is 5 (default 3)" in caplog.text
     assert json.loads((tmp_path / "data/rounds/1/synthesize.meta.json").read_text())["samples"] == 0
 

@@ -18,7 +18,8 @@ from evokd.errors import ConfigError
 from evokd.io import write_json, write_jsonl
 from evokd.paths import Prepared
 from evokd.strategies import RANDOM_KIND, STRATEGIES, STRATEGY_PARAMS, get_strategy
-from evokd.teachers.base import LabelScores, SynthesisRequest
+from evokd.scores import LabelScores
+from evokd.teachers.base import SynthesisRequest
 from evokd.teachers.simulated import SimulatedTeacher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,8 +166,11 @@ def test_uncertainty_keeps_what_the_given_probe_is_least_sure_of(tmp_path):
 
 
 def test_teachers_never_import_the_student_and_the_probe_loads_nothing_until_asked():
+    """Teachers and student meet only in evokd/scores.py; neither imports the other."""
     for path in (ROOT / "evokd/teachers").glob("*.py"):
         assert "evokd.student" not in path.read_text(), path
+    for path in (ROOT / "evokd/student").glob("*.py"):
+        assert "evokd.teachers" not in path.read_text(), path
     code = ("import sys\n"
             "import evokd.teachers.openai, evokd.teachers.simulated, evokd.teachers.simulated_ner\n"
             "assert not [m for m in sys.modules if m.startswith('evokd.student')], 'a teacher imports the student'\n"

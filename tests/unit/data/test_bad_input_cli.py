@@ -1,5 +1,5 @@
 """Bad input gets a clear error, never a traceback: each malformed dataset file or bad param the
-reliability issue lists, run through the real `evokd prepare` in a fresh folder. Each must stop
+reliability issue lists, run through the real prepare stage (`python stages/prepare.py`) in a fresh folder. Each must stop
 with exit code 2, a message naming the file and line (or the params key) and what to do, no
 Python traceback, and no prepared output."""
 

@@ -38,7 +38,7 @@ def make_cfg(teacher: dict | None = None, label: dict | None = None, **top):
 
 
 def stage_files(root: Path, rows: list[dict], labels: list[str]) -> Prepared:
-    """What `label --round 1` reads: the label set, a test split, round 0's set, round 1's samples."""
+    """What `label@1` reads: the label set, a test split, round 0's set, round 1's samples."""
     prepared = Prepared(root / "data/prepared")
     write_json(prepared.labels, {"labels": labels})
     write_jsonl(prepared.test, [{"id": "test-1", "text": "Completely unrelated held out sentence here", "label": labels[0]}])

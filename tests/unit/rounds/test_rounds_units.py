@@ -230,21 +230,22 @@ def test_report_sums_teacher_usage_of_analyze0(cfg, in_tmp):
 
 
 def test_the_teacher_stages_read_the_task_context_prepare_wrote(tmp_path, monkeypatch):
-    """The teacher's prompts take `dataset.description` and `label_descriptions` from
-    data/prepared/labels.json (what the teacher stages depend on), not from params.yaml."""
-    from evokd.config import parse_config
-    from evokd.rounds.spending import round_teacher
+    """A teacher stage sees the dataset block (its prompts' task context) as prepare recorded it
+    in data/prepared/dataset.json, its dependency, not as params.yaml says it now."""
+    from evokd.errors import PipelineError
+    from evokd.rounds.stage import dataset_as_prepared
 
     monkeypatch.chdir(tmp_path)
-    cfg = parse_config({"dataset": {"train": "a.tsv", "test": "b.tsv", "description": "edited, not prepared"},
-                        "teacher": {"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"}})
+    cfg = parse_config({"dataset": {"train": "a.tsv", "test": "b.tsv", "description": "edited, not prepared"}})
+    with pytest.raises(PipelineError, match=r"data/prepared/dataset\.json: missing; run `dvc repro prepare`"):
+        dataset_as_prepared(cfg)
     Prepared().root.mkdir(parents=True)
-    write_json(Prepared().labels, {"labels": ["HUM", "LOC"], "context": {
-        "description": "Questions people ask.", "label_descriptions": {"HUM": "a person"}}})
-    teacher = round_teacher(cfg, 1, "synthesize", api_key="k")
-    assert teacher.cfg.dataset.description == "Questions people ask."
-    assert teacher.cfg.dataset.label_descriptions == {"HUM": "a person"}
-    assert teacher.cfg.dataset.train == "a.tsv"  # the rest of the config as given
+    recorded = cfg.dataset.model_copy(update={"description": "Questions people ask.",
+                                              "label_descriptions": {"HUM": "a person"}})
+    write_json(Prepared().dataset, recorded.model_dump(mode="json"))
+    seen = dataset_as_prepared(cfg)
+    assert seen.dataset.description == "Questions people ask." and seen.dataset.label_descriptions == {"HUM": "a person"}
+    assert seen.dataset == recorded and seen.teacher == cfg.teacher
 
 
 def test_fewer_slots_drop_their_entries_from_dvc_lock(tmp_path):

@@ -150,16 +150,16 @@ def test_the_import_walk_sees_imports_inside_functions(tmp_path):
     """The walk is what makes the check worth anything: a lazy import (the project's style for
     heavy modules) must count."""
     files = closure(["stages.train"])
-    assert "evokd/student/loop.py" in files  # imported inside train_classifier, not at the top
+    assert "evokd/student/loop.py" in files  # imported inside fine_tune, not at the top
     assert "evokd/rounds/spending.py" in files  # the runner builds a teacher inside a function
 
 
 def test_only_prepare_depends_on_the_dataset_params():
-    """The teacher stages get the task context from data/prepared/labels.json: as a param, its
+    """The teacher stages get the task context from data/prepared/dataset.json: as a param, its
     text would be recorded in dvc.lock once per teacher stage (BENCHMARKS.md, "Pipeline overhead")."""
     stages = _stages()
     for name, body in stages.items():
         params = [p for p in body.get("params", []) if isinstance(p, str)]
         assert ("dataset" in params or any(p.startswith("dataset.") for p in params)) == (name == "prepare"), name
     for name in ("probe", "synthesize", "label", "analyze"):
-        assert any(d in ("data/prepared", "data/prepared/labels.json") for d in stage_deps()[name]), name
+        assert any(d in ("data/prepared", "data/prepared/dataset.json") for d in stage_deps()[name]), name

@@ -116,7 +116,7 @@ def test_workers_do_not_launch_again(monkeypatch):
 
 # -- a real 2-process run ----------------------------------------------------------------------
 def _round_one_project(root: Path, launcher: str) -> None:
-    """The inputs of `evokd train --round 1`: round 0's student (the backbone with a fresh head),
+    """The inputs of `train@1`: round 0's student (the backbone with a fresh head),
     its training set, round 1's accepted samples and an active plan file."""
     from evokd.student.backbone import backbone_path
     import shutil

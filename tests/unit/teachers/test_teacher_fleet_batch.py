@@ -143,7 +143,9 @@ def test_label_stage_submits_every_chunk_and_writes_nothing(tmp_path, monkeypatc
     from evokd.paths import Prepared, Round
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(label, "CHUNK", 16)
+    from evokd.rounds import checks
+
+    monkeypatch.setattr(checks, "CHUNK", 16)
     Prepared().root.mkdir(parents=True)
     Prepared().labels.write_text(json.dumps({"labels": LABELS}))
     Prepared().test.write_text(json.dumps({"id": "t1", "text": "What is the capital of Peru ?", "label": "LOC"}) + "\n")

@@ -200,7 +200,7 @@ def test_echo_of_the_prompt_is_rejected_by_the_label_stage(fake_openai, tmp_path
 
 
 def _stage_dir(tmp_path: Path, server_url: str, **teacher) -> Path:
-    """A project folder with just what `evokd synthesize --round 1` reads (no student needed)."""
+    """A project folder with just what `python stages/synthesize.py 1` reads (no student needed)."""
     root = tmp_path / "proj"
     for sub in ("data/prepared", "data/rounds/0", "data/plan"):
         (root / sub).mkdir(parents=True)
@@ -216,6 +216,8 @@ def _stage_dir(tmp_path: Path, server_url: str, **teacher) -> Path:
                               "prompts": str(ROOT / "prompts/default"), "backoff_s": 0.01, **teacher})
     params["synthesize"].update({"strategy": "evokd", "batches": 6, "n_hard": 6, "n_easy": 0})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    # prepare's record of the dataset block: the teacher stages read their task context there
+    (root / "data/prepared/dataset.json").write_text(json.dumps(params["dataset"]))
     return root
 
 

@@ -76,7 +76,7 @@ def prompt_of(request: dict) -> str:
 
 
 def stage_files(root: Path, samples: list[dict], labels: list[str]) -> Prepared:
-    """What `label --round 1` reads: the label set, a test split, round 0's set, round 1's samples."""
+    """What `label@1` reads: the label set, a test split, round 0's set, round 1's samples."""
     prepared = Prepared(root / "data/prepared")
     write_json(prepared.labels, {"labels": labels})
     write_jsonl(prepared.test, [{"id": "test-1", "text": "Completely unrelated held out sentence here",
