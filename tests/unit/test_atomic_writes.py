@@ -30,6 +30,7 @@ ALLOWED = {
     ("evokd/io.py", "atomic_copytree"): "copytree into a temporary sibling, then rename",
     ("evokd/data/stream.py", "__enter__"): "AtomicJsonl: mkstemp + fdopen; __exit__ fsyncs and os.replace-s",
     ("evokd/io.py", "save_npy"): "np.save into an atomic_writer handle",
+    ("evokd/rounds/slots.py", "prune_lock"): "YAML dumped into a StringIO, then atomic_write_text",
     ("evokd/student/train.py", "save_checkpoint"): "save_pretrained into <out>.tmp, then rename",
     ("evokd/share/export.py", "export"): "copytree into a mkdtemp staging folder, then rename",
 }
