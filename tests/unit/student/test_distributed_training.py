@@ -138,6 +138,7 @@ def _round_one_project(root: Path, launcher: str) -> None:
     (root / "data/rounds/1/labelled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "data/plan").mkdir(parents=True)
     (root / "data/plan/1.json").write_text(json.dumps({"round": 1, "active": True}))
+    (root / "slots.yaml").write_text("slots:\n  \"1\": {prev: 0}\n")  # the round slots dvc.yaml would declare
 
 
 @pytest.mark.slow
