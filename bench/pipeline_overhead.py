@@ -12,7 +12,10 @@ folder, as a newcomer would, and there measures
    re-ran (must be none).
 
 Each clone runs its own code: PYTHONPATH puts the clone first, so the stage commands (`python
-stages/<verb>.py`, or an older revision's `evokd <verb>`) import the clone's evokd.
+stages/<verb>.py`, or an older revision's `evokd <verb>`) import the clone's evokd. DVC runs as
+the revision's pyproject.toml installs it: a revision that does not require ruamel.yaml.clib
+(DVC's C YAML parser, optional since ruamel.yaml 0.19) gets DVC with the pure-Python parser,
+whatever this environment holds (`yaml_parser` in the table).
 
     python bench/pipeline_overhead.py --baseline c622ff5 --more 2
 
@@ -32,6 +35,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# `dvc` as if ruamel.yaml.clib were not installed: ruamel.yaml falls back to its Python parser.
+PURE_YAML_DVC = """import sys
+sys.modules["_ruamel_yaml"] = None
+from dvc.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def dvc_command(project: Path, work: Path) -> tuple[list[str], str]:
+    """How to run DVC for the revision in `project`, and which YAML parser that gives it."""
+    if "ruamel.yaml.clib" in (project / "pyproject.toml").read_text():
+        try:
+            import _ruamel_yaml  # noqa: F401  (the revision requires it: it must be installed here)
+        except ImportError:
+            raise SystemExit("this revision requires ruamel.yaml.clib: pip install -e . first")
+        return ["dvc"], "C"
+    wrapper = work / "dvc_pure_yaml.py"
+    wrapper.write_text(PURE_YAML_DVC)
+    return [sys.executable, str(wrapper)], "pure Python"
 
 
 def sh(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -71,18 +95,19 @@ def measure(rev: str, work: Path, more: int) -> dict:
     sh(["git", "checkout", "-q", rev], project, dict(os.environ))
     env = {**os.environ, "PYTHONPATH": str(project), "PYTHONDONTWRITEBYTECODE": "1"}
     rounds = int(re.search(r"^rounds: (\d+)", (project / "params.yaml").read_text(), re.M).group(1))
-    first, ran = timed(["dvc", "repro"], project, env)
+    dvc, parser = dvc_command(project, work)
+    first, ran = timed([*dvc, "repro"], project, env)
     own = stage_times(project)
-    noop, noop_ran = timed(["dvc", "repro"], project, env)
+    noop, noop_ran = timed([*dvc, "repro"], project, env)
     sha = sh(["git", "rev-parse", "--short", "HEAD"], project, env).stdout.strip()
-    row = {"rev": rev, "sha": sha, "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
+    row = {"rev": rev, "sha": sha, "yaml_parser": parser, "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
            "repro_per_step_s": round(first / own["step_s"], 2),
            "repro_per_process_s": round(first / own["process_s"], 2) if own["process_s"] else None,
            "noop_s": noop, "noop_stages_run": len(noop_ran)}
     if more:
         sh(["git", "add", "-A"], project, env)
         sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "run"], project, env)
-        exp, exp_ran = timed(["dvc", "exp", "run", "-S", f"rounds={rounds + more}"], project, env)
+        exp, exp_ran = timed([*dvc, "exp", "run", "-S", f"rounds={rounds + more}"], project, env)
         row.update({"exp_more_rounds_s": exp, "exp_stages_run": len(exp_ran),
                     "exp_old_rounds_rerun": sorted(s for s in exp_ran if re.search(r"@(\d+)$", s)
                                                    and 1 <= int(s.rsplit("@", 1)[1]) <= rounds)})
@@ -113,11 +138,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"$ {result['command']}")
-    print("| rev | dvc repro s | stages | steps s | processes s | repro / steps | repro / processes | no-op s |"
+    print("| rev | YAML parser | dvc repro s | stages | steps s | processes s | repro / steps | repro / processes | no-op s |"
           + (" exp +rounds s | old rounds re-run |" if args.more else ""))
-    print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---|" if args.more else ""))
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---|" if args.more else ""))
     for r in rows:
-        print(f"| {r['rev']} ({r['sha']}) | {r['repro_s']} | {r['stages_run']} | {r['step_s']} | {r['process_s'] or '-'} | "
+        print(f"| {r['rev']} ({r['sha']}) | {r['yaml_parser']} | {r['repro_s']} | {r['stages_run']} | {r['step_s']} | {r['process_s'] or '-'} | "
               f"{r['repro_per_step_s']} | {r['repro_per_process_s'] or '-'} | {r['noop_s']} |"
               + (f" {r['exp_more_rounds_s']} | {r['exp_old_rounds_rerun'] or 'none'} |" if args.more else ""))
     if "after_over_before" in result:

@@ -52,7 +52,21 @@ class LaunchError(EvokdError):
 class BatchPending(TeacherError):
     """Teacher requests wait in an OpenAI batch (`teacher.mode: batch`); re-run to collect them.
 
-    Not a failure: the stage stops (non-zero exit, so DVC stops too) without writing outputs."""
+    Not a failure: the stage stops (non-zero exit, so DVC stops too) without writing outputs.
+    `lines` says what waits (one line per batch submitted or still running); `merge` joins the
+    waits of several calls into one message, so a stage that submits a batch per chunk reports
+    them all."""
+
+    HINT = ("re-run `dvc repro` to collect the replies (the Batch API answers within 24 h; what has "
+            "arrived is in the response cache)")
+
+    def __init__(self, lines: "str | list[str]"):
+        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        super().__init__("; ".join([*self.lines, self.HINT]))
+
+    @classmethod
+    def merge(cls, pending: "list[BatchPending]") -> "BatchPending":
+        return cls([line for exc in pending for line in exc.lines])
 
 
 class UserInputError(EvokdError):

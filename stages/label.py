@@ -105,8 +105,7 @@ def label(cfg: Config, k: int, teacher: Teacher, prepared: Prepared = Prepared()
                 per_kind_label.setdefault(kind, Counter()).update(
                     task.label_counts([row for row in accepted if (row.get("kind") or "unknown") == kind]))
         if pending:
-            raise BatchPending("; ".join(str(e).split("; re-run")[0] for e in pending)
-                               + "; re-run `dvc repro` to collect the replies")
+            raise BatchPending.merge(pending)
     n_rejected = sum(reasons.values())
     rate = n_rejected / n_samples if n_samples else 0.0
     warning = None

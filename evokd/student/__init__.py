@@ -26,12 +26,20 @@ def train_student(task: Task, init_from: str, examples: list[dict], labels: list
                      seed=seed, epochs=epochs, desc=desc)
 
 
+def inference_opts(cfg: Config, **extra) -> dict:
+    """The keyword arguments every prediction of the student takes from the run's settings:
+    `evaluate.batch_size`, `train.max_length`, `train.threads`, `train.device` (plus `extra`,
+    e.g. a progress label). One place, so evaluation, the probe teachers consult and the margin
+    filter always score a checkpoint the same way."""
+    return dict(batch_size=cfg.evaluate.batch_size, max_length=cfg.train.max_length,
+                threads=cfg.train.threads, device=cfg.train.device, **extra)
+
+
 def predict_rows(task: Task, cfg: Config, model_dir: str | Path, rows: list[dict], desc: str = "predict"):
     """The student in `model_dir` on `rows` (the task's samples): its output names and
     probabilities, (names, probs), which `task.score` and `task.feedback` read. A sequence head
     gives a (rows, names) matrix; a token head one (words, names) matrix per row."""
-    opts = dict(batch_size=cfg.evaluate.batch_size, max_length=cfg.train.max_length,
-                threads=cfg.train.threads, device=cfg.train.device, desc=desc)
+    opts = inference_opts(cfg, desc=desc)
     if task.head == "token":
         from evokd.student.tagger import predict_word_proba
 

@@ -27,9 +27,9 @@ class SavedStudent:
         self.model_dir = str(model_dir)
 
     def _opts(self) -> dict:
-        cfg = self.cfg
-        return dict(batch_size=cfg.evaluate.batch_size, max_length=cfg.train.max_length,
-                    threads=cfg.train.threads, device=cfg.train.device)
+        from evokd.student import inference_opts
+
+        return inference_opts(self.cfg)
 
     def label_scores(self, texts: list[str]) -> LabelScores:
         from evokd.student import predict

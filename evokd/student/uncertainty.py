@@ -35,8 +35,9 @@ def sentence_margin(word_probs: np.ndarray) -> float:
 def margins(cfg: Config, model_dir: str | Path, texts: list[str]) -> np.ndarray:
     """The student in `model_dir` (the previous round's) on `texts`: one margin per text.
     NER texts are split into words as the label stage will split them."""
-    opts = dict(batch_size=cfg.evaluate.batch_size, max_length=cfg.train.max_length,
-                threads=cfg.train.threads, device=cfg.train.device)
+    from evokd.student import inference_opts
+
+    opts = inference_opts(cfg)
     if not texts:
         return np.zeros(0, dtype=np.float64)
     from evokd.tasks import get_task

@@ -122,8 +122,7 @@ class BatchRunner:
         for record in waiting:
             lines.append(f"batch {record['batch_id']} is still {record.get('last_status', 'in_progress')} "
                          f"({record.get('progress', '?')} done)")
-        raise BatchPending("; ".join(lines) + "; re-run `dvc repro` to collect the replies (the Batch "
-                           "API answers within 24 h; what has arrived is in the response cache)")
+        raise BatchPending(lines)
 
     # -- the API ----------------------------------------------------------------------------
     def _api(self, what: str, call):
