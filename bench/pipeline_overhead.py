@@ -89,18 +89,20 @@ def stage_times(project: Path) -> dict:
             "process_s": round(process, 1) if with_process else None}
 
 
-def measure(rev: str, work: Path, more: int) -> dict:
+def measure(rev: str, work: Path, more: int, slots: int | None = None) -> dict:
     project = work / rev
     sh(["git", "clone", "-q", str(ROOT), str(project)], work, dict(os.environ))
     sh(["git", "checkout", "-q", rev], project, dict(os.environ))
     env = {**os.environ, "PYTHONPATH": str(project), "PYTHONDONTWRITEBYTECODE": "1"}
     rounds = int(re.search(r"^rounds: (\d+)", (project / "params.yaml").read_text(), re.M).group(1))
     dvc, parser = dvc_command(project, work)
+    if slots:  # the round slots a user who never raises `rounds` needs (`evokd slots N`)
+        sh([sys.executable, "-m", "evokd.cli", "slots", str(slots)], project, env)
     first, ran = timed([*dvc, "repro"], project, env)
     own = stage_times(project)
     noop, noop_ran = timed([*dvc, "repro"], project, env)
     sha = sh(["git", "rev-parse", "--short", "HEAD"], project, env).stdout.strip()
-    row = {"rev": rev, "sha": sha, "yaml_parser": parser, "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
+    row = {"rev": rev, "sha": sha, "yaml_parser": parser, "slots": slots or "as shipped", "rounds": rounds, "repro_s": first, "stages_run": len(ran), **own,
            "repro_per_step_s": round(first / own["step_s"], 2),
            "repro_per_process_s": round(first / own["process_s"], 2) if own["process_s"] else None,
            "noop_s": noop, "noop_stages_run": len(noop_ran)}
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--rev", default="HEAD", help="the revision measured after the baseline")
     parser.add_argument("--more", type=int, default=0, help="then `dvc exp run -S rounds=<rounds+N>`")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/pipeline_overhead.json")
+    parser.add_argument("--slots", type=int, help="run `evokd slots N` in each clone first (default: the shipped slots)")
     parser.add_argument("--keep", type=Path, help="clone into this folder and keep the projects (to inspect)")
     args = parser.parse_args()
     revs = [r for r in (args.baseline, args.rev) if r]
@@ -129,7 +132,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         for rev in revs:
             print(f"measuring {rev} ...", file=sys.stderr, flush=True)
-            rows.append(measure(rev, work, args.more))
+            rows.append(measure(rev, work, args.more, args.slots))
     result = {"command": "python bench/pipeline_overhead.py " + " ".join(sys.argv[1:]),
               "load_1min": round(os.getloadavg()[0], 1), "rows": rows}
     if len(rows) == 2:
