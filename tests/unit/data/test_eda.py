@@ -215,3 +215,10 @@ def test_estimate_and_card_count_no_generation_request(fake_openai, tmp_path):
     cfg = openai_config(fake_openai, tmp_path, "eda", label={"relabel_fraction": 0.0})
     assert [stage for stage, _ in stage_requests(cfg)] == ["analyze", "label"]
     assert sorted(p.split("/")[-1] for p in prompt_hashes(cfg)) == ["analyze.md"]
+
+
+def test_model_card_says_no_teacher_wrote_the_samples():
+    from evokd.cards.model import _intended_use
+
+    text = _intended_use("text classification", "eda")
+    assert "no teacher wrote or labelled them" in text and "distilled from the teacher" not in text
