@@ -54,6 +54,10 @@ STRATEGIES = {
     "evokd-balanced-review": {**EVOKD, "train.review_balance": True},
     "evokd-uncertainty-mixed-br": {**EUM, "train.review_balance": True},
     "evokd-uncertainty-mixed-even-br": {**EUM, "synthesize.label_quota": "even", "train.review_balance": True},
+    # Issue 14, continued: the LLM-free EDA baseline (the seed set edited word by word, no teacher)
+    # and the default with a class-weighted loss.
+    "eda": {"synthesize.strategy": "eda"},
+    "default-cw": {"train.class_weight": "balanced"},
 }
 
 

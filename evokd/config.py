@@ -347,8 +347,11 @@ class SynthesizeConfig(_Block):
     # the previous student is least sure of kept (all "hard"). evokd-uncertainty: evokd, its hard
     # samples the n_hard least sure among analysis-guided candidates. evokd-gen-labels (LLM
     # teacher only): evokd, each text labelled by the generation call itself, no label call.
-    # Each is a class in evokd/strategies.py (what it reads and does); this list names them.
-    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels"] = "evokd-uncertainty"
+    # eda: no teacher; n_hard + n_easy seed examples edited word by word (EDA), each keeping its
+    # label (NER: its entities). Each is a class in evokd/strategies.py (what it reads and does);
+    # this list names them.
+    strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels",
+                      "eda"] = "evokd-uncertainty"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.
@@ -438,6 +441,11 @@ class TrainConfig(_Block):
     # allows (a batch piled onto one label is answered by replaying the others), instead of a
     # review balanced on its own. Classification only (NER sentences have no one label).
     review_balance: bool = False
+    # The loss's class weights: none = every sample counts once; balanced = each label weighed by
+    # n / (labels present * its count) in what the round trains on (new + review), so a label the
+    # batch has little of counts as much as one it piles onto. Classification only (config error
+    # for NER: see `Config._class_weight_fits_task`).
+    class_weight: Literal["none", "balanced"] = "none"
     # Keep the word-embedding matrix (11.7M of MiniLM's 22.7M weights) as pretrained: no dense
     # gradient and no optimizer state for it. Faster on CPU; see BENCHMARKS.md for quality.
     freeze_embeddings: bool = False
@@ -516,9 +524,26 @@ class Config(_Block):
         return self
 
     @model_validator(mode="after")
+    def _class_weight_fits_task(self) -> "Config":
+        from evokd.tasks import get_task
+
+        if self.train.class_weight != "none" and not get_task(self.task).one_label_per_sample:
+            # Over NER's tags, inverse frequency weighs O (83 % of CoNLL-2003's training words)
+            # 24 times below B-LOC and 147 times below I-MISC: the student learns to tag words as
+            # entities that are not, and entity F1 pays in precision. The imbalance the lever is
+            # for, between the entity types, is no per-word weight.
+            raise ValueError(
+                f"train.class_weight is {self.train.class_weight} with task {self.task}: class weights "
+                "weigh each sample by its one label, and an NER sentence has none; weighed per tag, "
+                "O (most words) would count far below every entity tag and the student would tag "
+                "words as entities that are not. Set train.class_weight: none")
+        return self
+
+    @model_validator(mode="after")
     def _generation_labels_need_an_llm(self) -> "Config":
         syn = self.synthesize
-        if self.teacher.provider == "simulated" and get_strategy(syn.strategy).labels_with_generation:
+        strategy = get_strategy(syn.strategy)
+        if self.teacher.provider == "simulated" and strategy.labels_with_generation and strategy.writer == "teacher":
             raise ValueError(
                 f"synthesize.strategy is {syn.strategy} with teacher.provider simulated: the simulated "
                 "teacher's generation and labelling both give the pool's gold labels, so taking the "
@@ -537,6 +562,7 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
     syn, teacher = cfg.synthesize, cfg.teacher
     simulated = teacher.provider == "simulated"
     strategy = get_strategy(syn.strategy)
+    teacher_writes = strategy.writer == "teacher"  # eda: the generation params have no one to read them
     # The simulated teacher sends no prompts: a prompt set changes none of its answers.
     prompts = ("teacher.prompts", simulated, "the LLM teacher (the simulated one sends no prompts)")
     by_strategy = {name: (f"synthesize.{name}", not strategy.reads_param(name, teacher.provider), reader)
@@ -546,12 +572,15 @@ def ignored_params(cfg: "Config", verb: str) -> list[str]:
         "synthesize": [
             by_strategy["candidates"], by_strategy["guided_share"], by_strategy["label_quota"],
             by_strategy["overgenerate"],
-            ("synthesize.batches", simulated, "the LLM teacher"),
+            ("synthesize.batches", simulated or not teacher_writes, "the LLM teacher"),
             by_strategy["show_wrong"], by_strategy["show_correct"],
-            ("synthesize.show_seed", simulated, "the LLM teacher"),
+            ("synthesize.show_seed", simulated or not teacher_writes, "the LLM teacher"),
             prompts,
         ],
-        "label": [("teacher.label_noise", not simulated, "the simulated teacher"), prompts],
+        # eda: no label call, and the simulated teacher's second labelling cannot answer for an
+        # augmented text (it labels the texts of its pool only): nothing draws the noise.
+        "label": [("teacher.label_noise", not simulated or not teacher_writes,
+                   "the simulated teacher's labels of its pool texts"), prompts],
         "analyze": [prompts],
         "train": [("train.review_balance", not get_task(cfg.task).one_label_per_sample,
                    "classification (NER sentences have no one label)")],

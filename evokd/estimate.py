@@ -156,6 +156,8 @@ def estimate(cfg: Config, model: str | None = None) -> dict:
         return plan(teacher.analyze, k, rows, labels)
 
     def synthesize(k: int) -> list:
+        if get_strategy(syn.strategy).writer != "teacher":  # eda: the stage writes, no request
+            return []
         rows = _feedback_rows(task, pool, labels, syn.batches * syn.show_wrong, syn.batches * syn.show_correct)
         request = SynthesisRequest(
             round=k, labels=labels, feedback=rows, known=[],

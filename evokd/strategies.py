@@ -3,14 +3,16 @@ per strategy; its declarations are the only place that says how it behaves, and 
 stage and card reads them instead of comparing names.
 
 A strategy declares:
+- `writer`: who writes the round's texts: `teacher` (the teacher's `synthesize` call) or `eda`
+  (evokd.data.eda: the seed set augmented by word edits, no teacher and no request);
 - `template`: the generation prompt an LLM teacher writes with (prompts/<set>/<task>/<template>.md):
   `synthesize` (the analysis and the previous batch's answers in it), `synthesize_random` (the
   task context and seed examples alone) or `synthesize_labelled` (`synthesize`, each text
-  written with its label);
+  written with its label); None where no teacher writes;
 - `guided`: whether it is guided by the analysis (and the previous batch's answers). An unguided
   one writes (the simulated teacher: draws) texts for the task alone;
-- `labels_with_generation`: whether the generation call labels its texts (the label stage then
-  takes those labels and sends no label call);
+- `labels_with_generation`: whether the texts come with their labels (the generation call's, or
+  eda's: its source's), so that the label stage takes those and sends no label call;
 - `overgenerates`: which texts an LLM teacher writes `synthesize.overgenerate` times as many of,
   for the student to rank: none, all of them, or the hard ones;
 - `ranking`: how the previous student ranks candidates: `none`, or `least_sure` (smallest
@@ -22,6 +24,7 @@ A strategy declares:
 
 To add a strategy: write its class here, add it to `STRATEGIES` and its name to the Literal of
 `SynthesizeConfig.strategy`, and give it its own cache draws (`cache_draw`: the default does).
+A strategy whose `writer` is not the teacher is run by the synthesize stage itself.
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ from typing import ClassVar, Literal, NamedTuple
 from evokd.errors import ConfigError
 
 Template = Literal["synthesize", "synthesize_random", "synthesize_labelled"]
+Writer = Literal["teacher", "eda"]
 Overgeneration = Literal["none", "all", "hard"]
 Ranking = Literal["none", "least_sure"]
 
 # The kind of a sample written (or drawn) for the task alone and kept without ranking.
 RANDOM_KIND = "random"
+# The kind of a sample made from a seed example by word edits (strategy eda).
+AUGMENTED_KIND = "augmented"
 
 # The params whose use depends on the strategy, each with who reads it (as the stage's warning
 # about a param that changes nothing words it). Order: the order of those warnings.
@@ -64,7 +70,8 @@ class Strategy:
     """A synthesis strategy's declarations (see the module's docstring)."""
 
     name: ClassVar[str]
-    template: ClassVar[Template]
+    writer: ClassVar[Writer] = "teacher"
+    template: ClassVar[Template | None]
     guided: ClassVar[bool]
     labels_with_generation: ClassVar[bool] = False
     overgenerates: ClassVar[Overgeneration] = "none"
@@ -150,8 +157,23 @@ class EvokdGenLabels(Strategy):
                    openai=("label_quota", "show_wrong", "show_correct"))
 
 
+class Eda(Strategy):
+    """The LLM-free baseline (EDA, Wei & Zou 2019, without WordNet): `n_hard + n_easy` texts made
+    from the seed examples by random swaps, deletions, insertions and replacements of words
+    (evokd.data.eda), each with its source's label (NER: its tags, entities never touched), of
+    kind "augmented". No teacher writes or labels them, with either provider."""
+
+    name = "eda"
+    writer = "eda"
+    template = None
+    guided = False
+    labels_with_generation = True
+    reads = _reads()
+
+
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in
-                                   (Evokd(), Random(), Uncertainty(), EvokdUncertainty(), EvokdGenLabels())}
+                                   (Evokd(), Random(), Uncertainty(), EvokdUncertainty(), EvokdGenLabels(),
+                                    Eda())}
 
 
 def get_strategy(name: str) -> Strategy:

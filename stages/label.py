@@ -3,7 +3,8 @@
 With `synthesize.strategy: evokd-gen-labels` there is no label call: each text's answer is the
 one the generation call wrote beside it (the synthesized row's `answer`, see
 evokd.teachers.openai), validated exactly like a label call's answer; a text without one is
-rejected as `unlabelled` ("no label in the generation reply"). The row's `answer` field is not
+rejected as `unlabelled` ("no label in the generation reply"). Strategy `eda` takes the same
+path: its rows carry their source's label (NER: their tags) as `answer` (evokd.data.eda). The row's `answer` field is not
 written out (accepted rows carry the task's fields, rejected ones the answer's, as usual).
 
 Rejected samples are kept with their reason (never silently dropped):

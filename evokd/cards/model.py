@@ -17,6 +17,11 @@ INTENDED_USE = (
     "weaknesses, {labelling}, and the student is retrained each round).")
 LABELLING = {"label call": "labels them in a separate call",
              "generation": "labels them as it writes them (strategy evokd-gen-labels)"}
+# Strategy eda: no teacher wrote or labelled the synthetic samples.
+INTENDED_USE_EDA = (
+    "A small, fast {task} model for the label set above, trained on the seed set and on samples "
+    "made from it by word edits (strategy eda: EDA, each sample with its seed example's label; no "
+    "teacher wrote or labelled them), retrained each round.")
 LIMITS = [
     "It knows only the labels above and the kinds of text the teacher wrote and the seed set showed; "
     "expect lower scores on text far from them (other domains, languages, lengths).",
@@ -79,11 +84,17 @@ def write_model_card(path: str | Path, facts: dict) -> None:
         + (f" on {facts['test_size']} held-out samples" if facts["test_size"] else "")
         + " (round 0 = the seed set alone).", "",
         f"| round | {metric} | accuracy |", "|---:|---:|---:|", rows,
-        "## Intended use", "", INTENDED_USE.format(task=task, labelling=LABELLING[facts.get("labelled_by", "label call")]), "",
+        "## Intended use", "", _intended_use(task, facts.get("labelled_by", "label call")), "",
         "## Limits", "", *[f"- {line}" for line in LIMITS], "",
         f"Git revision of the project: {facts['git'].get('commit') or 'unknown'}.",
     ]
     write_card(path, front, body)
+
+
+def _intended_use(task: str, labelled_by: str) -> str:
+    if labelled_by == "eda":
+        return INTENDED_USE_EDA.format(task=task)
+    return INTENDED_USE.format(task=task, labelling=LABELLING[labelled_by])
 
 
 def write_merged_card(path: str | Path, facts: dict, data_file: str = "train.jsonl") -> None:

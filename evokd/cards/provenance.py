@@ -50,15 +50,15 @@ def sha256_file(path: str | Path) -> str:
 
 def prompt_hashes(cfg: Config) -> dict[str, str]:
     """sha256 of each prompt template the teacher reads (of the generation templates, the one
-    `synthesize.strategy` reads; the label template unless evokd-gen-labels takes the labels
-    from generation and no second labelling is asked for), by path; empty for the simulated
+    `synthesize.strategy` reads, none under eda; the label template unless the labels come with
+    the texts (evokd-gen-labels, eda) and no second labelling is asked for), by path; empty for the simulated
     teacher (it reads no prompt) and for templates that do not exist."""
     if cfg.teacher.provider == "simulated":
         return {}
     from evokd.teachers.prompts import template_path
 
     strategy = get_strategy(cfg.synthesize.strategy)
-    kinds = ["analyze", strategy.template]
+    kinds = ["analyze"] + ([strategy.template] if strategy.template else [])  # eda: no generation prompt
     if not strategy.labels_with_generation or cfg.label.relabel_fraction > 0:
         kinds.append("label")
     out = {}

@@ -6,7 +6,8 @@ the training set or of this batch), `echo` (the text mostly repeats the prompt t
 nearly equal to a test sample). A rejected sample keeps its reason; nothing is dropped silently.
 
 With `synthesize.strategy: evokd-gen-labels` the answers come from the generation reply (the
-synthesized row's `answer`), checked exactly as a label call's answer."""
+synthesized row's `answer`), checked exactly as a label call's answer; with `eda` from the
+augmentation (the source's label, NER: the edited sentence's tags), the same way."""
 
 from __future__ import annotations
 

@@ -79,8 +79,9 @@ def collect(cfg: Config, prepared: Prepared = Prepared()) -> tuple[dict, list[di
                                                         "model": cfg.teacher.model}
     facts = model_facts(cfg.task, info["labels"], cfg.train.backbone, teacher, task.metric, scores,
                         data, (info.get("counts") or {}).get("test"), git_revision())
-    facts["labelled_by"] = ("generation" if get_strategy(cfg.synthesize.strategy).labels_with_generation
-                            else "label call")
+    strategy = get_strategy(cfg.synthesize.strategy)
+    facts["labelled_by"] = ("eda" if strategy.writer == "eda" else
+                            "generation" if strategy.labels_with_generation else "label call")
     facts["round_cards"] = {k: {key: c[key] for key in ("prompt_sha256", "params", "counts", "usage", "git")}
                             for k, c in cards.items()}
     return facts, rows, final

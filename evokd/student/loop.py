@@ -19,12 +19,14 @@ from evokd.student.batches import bucketed_batches
 
 
 def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg: TrainConfig,
-        rng: random.Random, epochs: int, desc: str = "train") -> dict:
+        rng: random.Random, epochs: int, desc: str = "train", class_weights: list[float] | None = None) -> dict:
     """Train `model` in place for `epochs` over the examples whose token counts are `lengths`.
 
     `make_batch(ids)` returns the model's keyword arguments for those examples, labels included.
     The caller seeds torch and builds the model first (its head's initialisation draws from the
     torch generator), so one seed gives one result. Returns loss per epoch and throughput.
+    `class_weights` (one per output, `train.class_weight`): the loss is the weighted cross-entropy
+    of the logits (a batch's mean over its weights); None keeps the model's own loss.
     """
     import torch
     from tqdm import tqdm
@@ -56,6 +58,8 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
     # wrapped for fp16 loss scaling. The scheduler stays ours: it steps once per optimizer step.
     wrapped, optimizer = accelerator.prepare(model, optimizer)
 
+    weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32,
+                                                             device=accelerator.device)
     wrapped.train()
     losses, start = [], time.perf_counter()
     # disable=None: a bar on a terminal, none in logs (CI, redirected dvc repro); rank 0 only.
@@ -65,16 +69,16 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
             epoch_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
             for batch_ids, counts in shard(bucketed_batches(lengths, cfg.batch_size, rng), rank, size):
                 batch = {key: value.to(accelerator.device) for key, value in make_batch(batch_ids).items()}
-                out = wrapped(**batch)
-                accelerator.backward(out.loss)
+                loss = wrapped(**batch).loss if weight is None else _weighted_loss(wrapped, batch, weight)
+                accelerator.backward(loss)
                 accelerator.clip_grad_norm_(wrapped.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 if counts:
-                    epoch_loss += out.loss.detach().double() * len(batch_ids)
+                    epoch_loss += loss.detach().double() * len(batch_ids)
                 bar.update(1)
-                bar.set_postfix(loss=f"{out.loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}")
             # Every process's share of the epoch's loss, summed (a no-op in a single process).
             losses.append(round(accelerator.reduce(epoch_loss, reduction="sum").item() / max(1, n), 4))
     wall = time.perf_counter() - start
@@ -84,3 +88,13 @@ def fit(model, lengths: list[int], make_batch: Callable[[list[int]], dict], cfg:
         "wall_s": round(wall, 2), "examples_per_s": round(n * epochs / wall, 1) if wall else None,
         "world_size": size, "device": placement.device, "precision": placement.precision_name,
     }
+
+
+def _weighted_loss(model, batch: dict, weight):
+    """Cross-entropy of the model's logits against the batch's labels with class weights
+    (ignore_index -100, as the model's own loss; in fp32 under mixed precision)."""
+    import torch.nn.functional as F
+
+    labels = batch["labels"]
+    logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
+    return F.cross_entropy(logits.float().view(-1, logits.size(-1)), labels.view(-1), weight=weight)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from evokd.config import TrainConfig
+from evokd.errors import ConfigError
 from evokd.student.backbone import load_weights, setup_torch
 from evokd.student.batches import pad_batch
 from evokd.student.loop import fit
@@ -38,6 +39,32 @@ def sequence_batches(tokenizer, examples: list[dict], label2id: dict[str, int], 
                 "labels": torch.tensor([targets[i] for i in batch_ids])}
 
     return lengths, make_batch
+
+
+def balanced_weights(targets: list[int], n_classes: int) -> list[float] | None:
+    """`train.class_weight: balanced`: class c's loss weight n / (present * count_c) over the
+    `targets` (class ids) trained on, `present` the classes that occur, so that the weights of the
+    samples average 1 (scikit-learn's "balanced" over the classes present). A class that does not
+    occur gets 1.0 (it has no sample to weigh). None when every present class is equally frequent:
+    the weighted loss is then the plain one, and the plain one is computed (bit for bit the run
+    without weights, e.g. round 0 on a k-shot seed set)."""
+    from collections import Counter
+
+    counts = Counter(targets)
+    if len(set(counts.values())) <= 1:
+        return None
+    n, present = len(targets), len(counts)
+    return [n / (present * counts[c]) if counts[c] else 1.0 for c in range(n_classes)]
+
+
+def class_weights(head_name: str, examples: list[dict], label2id: dict[str, int], cfg: TrainConfig) -> list[float] | None:
+    """The loss's class weights by `train.class_weight` (None: the model's own, unweighted loss)."""
+    if cfg.class_weight == "none":
+        return None
+    if head_name != "sequence":  # the config refuses it for NER (evokd.config: why)
+        raise ConfigError(f"train.class_weight: {cfg.class_weight} weighs one label per text; the "
+                          f"{head_name} head has none. Set train.class_weight: none")
+    return balanced_weights([label2id[e["label"]] for e in examples], len(label2id))
 
 
 def head(name: str) -> tuple[type, Batches]:
@@ -81,7 +108,10 @@ def fine_tune(head_name: str, init_from: str, examples: list[dict], labels: list
     model = load_weights(auto_class, init_from, num_labels=len(labels),
                          label2id=label2id, id2label={i: label for label, i in label2id.items()})
     lengths, make_batch = batches(tokenizer, examples, label2id, cfg.max_length)
-    log = fit(model, lengths, make_batch, cfg, rng, epochs, desc)
+    weights = class_weights(head_name, examples, label2id, cfg)
+    log = fit(model, lengths, make_batch, cfg, rng, epochs, desc, class_weights=weights)
+    if weights is not None:
+        log["class_weights"] = {label: round(weights[i], 4) for label, i in label2id.items()}
     save_checkpoint(model, tokenizer, Path(out_dir))
     return log
 

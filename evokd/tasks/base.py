@@ -152,6 +152,19 @@ class Task(ABC):
     def answer_key(self, fields: dict) -> object:
         """What two labellings of one sample must agree on, from its accepted fields."""
 
+    # -- word edits (strategy eda, evokd.data.eda) -------------------------------------------------
+
+    @abstractmethod
+    def words_and_tags(self, row: dict) -> tuple[list[str], list[str]]:
+        """A labelled row as words, each with a tag that moves with it: `O` for a word an edit may
+        touch (NER: outside every entity), anything else for one that must stay as it is."""
+
+    @abstractmethod
+    def from_words(self, row: dict, words: list[str], tags: list[str]) -> tuple[dict, dict]:
+        """A new sample made of `words` (their tags as `words_and_tags` gave them, moved along)
+        from labelled row `row`: its fields ("text" first) and its answer, in the shape a label
+        call answers (`apply_answer` checks it)."""
+
     # -- the report's confusion matrix -----------------------------------------------------------
 
     def confusion_cells(self, cells: list[dict]) -> tuple[list[dict], str | None]:

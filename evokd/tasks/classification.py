@@ -122,3 +122,12 @@ class ClassificationTask(Task):
         if not isinstance(answer["label"], str) or answer["label"] not in set(labels):
             return Answer(None, "bad_label", str(answer["label"])[:100], record=record)
         return Answer({"label": answer["label"]}, record=record)
+
+    def words_and_tags(self, row):
+        """The text's whitespace-separated words, every one editable (the label is the text's)."""
+        words = row["text"].split()
+        return words, ["O"] * len(words)
+
+    def from_words(self, row, words, tags):
+        """The words joined by spaces, with the source's label."""
+        return {"text": " ".join(words)}, {"label": row["label"]}

@@ -126,6 +126,16 @@ class NerTask(Task):
         """The tag sequence."""
         return fields.get("tags")
 
+    def words_and_tags(self, row):
+        """The sentence's tokens and BIO tags: words inside an entity are not `O`, so no edit
+        touches them."""
+        return list(row["tokens"]), list(row["tags"])
+
+    def from_words(self, row, words, tags):
+        """The tokens (joined by spaces as `text`), and their tags as the answer: the label call's
+        `{"tags"}` form, one per token."""
+        return {"text": " ".join(words), "tokens": list(words)}, {"tags": list(tags)}
+
     def confusion_cells(self, cells):
         """Token level (entity types, B-/I- dropped); the O-O cell (most words of every
         sentence) is left out, as it would wash out the scale, and the note says so."""

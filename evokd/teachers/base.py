@@ -89,6 +89,18 @@ class SynthesisRequest:
     seed: list[dict] = field(default_factory=list)
 
 
+def writing_strategy(name: str):
+    """The strategy `name` (`synthesize.strategy`) a teacher's `synthesize` writes for. One whose
+    texts no teacher writes (eda) is the synthesize stage's own: asking a teacher is a bug."""
+    from evokd.strategies import get_strategy
+
+    strategy = get_strategy(name)
+    if strategy.writer != "teacher":
+        raise ValueError(f"strategy {name}: the synthesize stage writes its texts ({strategy.writer}), "
+                         "not a teacher")
+    return strategy
+
+
 class Teacher(ABC):
     def __init__(self) -> None:
         self.usage = Usage()

@@ -43,7 +43,7 @@ from evokd.data.textnorm import shingles
 from evokd.errors import TeacherError, TeacherRefused
 from evokd.strategies import RANDOM_KIND, get_strategy
 from evokd.teachers import schemas
-from evokd.teachers.base import SynthesisRequest, Teacher, Usage, select_feedback
+from evokd.teachers.base import SynthesisRequest, Teacher, Usage, select_feedback, writing_strategy
 from evokd.teachers.budget import Ledger, Price, SharedLedger
 from evokd.teachers.cache import ResponseCache
 from evokd.teachers.client import REFUSAL_HINTS, ChatClient, Refused, RetryPolicy
@@ -304,7 +304,7 @@ class OpenAITeacher(Teacher):
         - evokd-gen-labels: evokd, each text written with its label (`answer`), for the label
           stage to take instead of a label call.
         """
-        syn, strategy = self.cfg.synthesize, get_strategy(self.cfg.synthesize.strategy)
+        syn, strategy = self.cfg.synthesize, writing_strategy(self.cfg.synthesize.strategy)
         if not strategy.guided:
             n = request.n_hard + request.n_easy
             if strategy.overgenerates == "none":
@@ -599,9 +599,10 @@ CHECK_PROMPT = ("This is a connection check of a program's '{kind}' request, not
 
 
 def stage_requests(cfg: Config) -> list[tuple[str, str]]:
-    """(stage, request kind) of each teacher request shape the configured pipeline sends."""
-    return [("analyze", "analyze"), ("synthesize", get_strategy(cfg.synthesize.strategy).template),
-            ("label", "label")]
+    """(stage, request kind) of each teacher request shape the configured pipeline sends (no
+    synthesize request where no teacher writes the texts: strategy eda)."""
+    template = get_strategy(cfg.synthesize.strategy).template
+    return [("analyze", "analyze"), *([("synthesize", template)] if template else []), ("label", "label")]
 
 
 def _check_labels(cfg: Config) -> tuple[list[str], str]:

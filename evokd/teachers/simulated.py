@@ -25,9 +25,9 @@ import numpy as np
 from evokd.config import Config
 from evokd.io import read_jsonl
 from evokd.paths import Prepared
-from evokd.strategies import RANDOM_KIND, Strategy, get_strategy
+from evokd.strategies import RANDOM_KIND, Strategy
 from evokd.tasks.classification import confusions
-from evokd.teachers.base import SynthesisRequest, Teacher
+from evokd.teachers.base import SynthesisRequest, Teacher, writing_strategy
 
 
 def _rng(*parts: object) -> random.Random:
@@ -123,12 +123,12 @@ class SimulatedTeacher(Teacher):
 
     # -- synthesize -----------------------------------------------------------------------
     def synthesize(self, request: SynthesisRequest) -> list[dict]:
+        strategy = writing_strategy(self.cfg.synthesize.strategy)
         self.usage.calls += 1
         pool, emb, index = self._load_pool()
         available = self._available(request)
         n = request.n_hard + request.n_easy
         rng = _rng(self.cfg.seed, "synthesize", request.round)
-        strategy = get_strategy(self.cfg.synthesize.strategy)
         if not strategy.guided and strategy.ranking == "none":  # random: a draw, nobody ranks it
             chosen = [(i, RANDOM_KIND) for i in rng.sample(available, min(n, len(available)))]
         else:

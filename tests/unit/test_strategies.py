@@ -33,6 +33,7 @@ LABELS = ["A", "B", "C"]
     ("uncertainty", "synthesize_random", False, False, "all", "least_sure"),
     ("evokd-uncertainty", "synthesize", True, False, "hard", "least_sure"),
     ("evokd-gen-labels", "synthesize_labelled", True, True, "none", "none"),
+    ("eda", None, False, True, "none", "none"),
 ])
 def test_each_strategy_declares_what_it_does(name, template, guided, with_labels, overgenerates, ranking):
     s = get_strategy(name)
@@ -41,7 +42,9 @@ def test_each_strategy_declares_what_it_does(name, template, guided, with_labels
     assert s.overgenerates == overgenerates and s.ranking == ranking
     # An LLM teacher ranks exactly what it over-generates; the unguided template is the unguided one's.
     assert (s.overgenerates != "none") == (s.ranking != "none")
-    assert (s.template == "synthesize_random") == (not s.guided)
+    # A teacher-written strategy has a template, the unguided one the unguided template; eda has none.
+    assert (s.template is None) == (s.writer != "teacher")
+    assert (s.template == "synthesize_random") == (not s.guided and s.writer == "teacher")
 
 
 def test_the_config_names_exactly_the_strategies_there_are():
@@ -97,6 +100,9 @@ LLM_ONLY = ["synthesize.batches", "synthesize.show_seed", "teacher.prompts"]
     ("openai", "uncertainty", ["candidates", "guided_share", "label_quota", "show_wrong", "show_correct"]),
     ("openai", "random", ["candidates", "guided_share", "label_quota", "overgenerate", "show_wrong",
                           "show_correct"]),
+    # No teacher writes: every generation param is unread, the LLM teacher's too.
+    ("simulated", "eda", list(STRATEGY_PARAMS)),
+    ("openai", "eda", list(STRATEGY_PARAMS) + ["batches", "show_seed"]),
 ])
 def test_ignored_params_are_derived_from_the_declarations(provider, strategy, ignored):
     teacher = {"provider": provider, "prompts": "prompts/concise", **({"model": "m"} if provider == "openai" else {})}
