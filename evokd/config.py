@@ -351,7 +351,7 @@ class SynthesizeConfig(_Block):
     # label (NER: its entities). Each is a class in evokd/strategies.py (what it reads and does);
     # this list names them.
     strategy: Literal["evokd", "random", "uncertainty", "evokd-uncertainty", "evokd-gen-labels",
-                      "eda"] = "evokd-uncertainty"
+                      "eda"] = "uncertainty"
     n_hard: int = Field(24, ge=0)
     n_easy: int = Field(8, ge=0)
     # Simulated teacher: how many pool texts it considers before keeping n_hard + n_easy.

@@ -39,7 +39,7 @@ def make_teacher(tmp_path, **teacher):
     np.save(prepared.train_embeddings, emb)
     cfg = parse_config({"task": "ner", "seed": 3, "dataset": {"train": "a.conll", "test": "b.conll"},
                         "teacher": {"provider": "simulated", **teacher},
-                        "synthesize": {"n_hard": 2, "n_easy": 1, "candidates": 5}})
+                        "synthesize": {"strategy": "evokd-uncertainty", "n_hard": 2, "n_easy": 1, "candidates": 5}})
     return SimulatedNerTeacher(cfg, prepared), rows
 
 

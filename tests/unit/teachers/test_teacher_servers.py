@@ -291,7 +291,8 @@ def test_teacher_check_names_each_refused_field_per_stage(server, tmp_path, monk
     result = _check_cli(tmp_path, monkeypatch, block)
     out = result.output
     assert result.exit_code == 2, out
-    for stage in ("analyze (analyze)", "synthesize (synthesize)", "label (label)"):
+    # The shipped strategy (uncertainty) writes with the unguided template.
+    for stage in ("analyze (analyze)", "synthesize (synthesize_random)", "label (label)"):
         assert f"  {stage}: answered only without the refused field(s)" in out
     assert "    refused max_tokens -> the endpoint wants max_completion_tokens: set teacher.token_param: " \
            "max_completion_tokens" in out  # the first stage; later ones send the other name at once
