@@ -490,7 +490,7 @@ class Config(_Block):
     dataset: DatasetConfig
     shots: int = Field(1, ge=1)
     seed: int = Field(0, ge=0, le=MAX_SEED)
-    rounds: int = Field(4, ge=0)
+    rounds: int = Field(8, ge=0)
     teacher: TeacherConfig = TeacherConfig()
     prepare: PrepareConfig = PrepareConfig()
     probe: ProbeConfig = ProbeConfig()

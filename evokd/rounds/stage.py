@@ -46,7 +46,9 @@ def _args(verb: str, with_round: bool, first: int = 1) -> argparse.Namespace:
 def round_stage(verb: str, step: Callable, *, teacher: bool = False, k: int | None = None,
                 first: int = 1) -> None:
     """Run `step` for the round slot on the command line (or for `k`: the probe is always round
-    0), as `dvc repro` does. The teacher stages' steps take (cfg, k, teacher), the others (cfg, k)."""
+    0), as `dvc repro` does. The teacher stages' steps take (cfg, k, teacher), the others (cfg, k).
+    It ends the process when the step is done (`_exit_done`): call it from a script's `__main__`
+    only (tests and bench/quality.py call the steps themselves)."""
     from evokd import edge
 
     args = _args(verb, with_round=k is None, first=first)
@@ -68,7 +70,8 @@ def round_stage(verb: str, step: Callable, *, teacher: bool = False, k: int | No
 
 def plain_stage(verb: str, step: Callable, *, meta: Path | None = None) -> None:
     """Run a stage that is not a round slot (prepare, plan, report): `step(cfg)`; its result is
-    logged, and recorded with the wall time in `meta` when given (prepare's)."""
+    logged, and recorded with the wall time in `meta` when given (prepare's). Like `round_stage`,
+    it ends the process when the step is done."""
     from evokd import edge
 
     args = _args(verb, with_round=False)

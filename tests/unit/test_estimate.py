@@ -46,18 +46,20 @@ def test_default_config_requests_and_price():
     # generation conversations and its label call for 6 seed + 32 probe texts (3 requests of
     # 16), then its analysis.
     expected = {"probe@0": 7, "analyze@0": 1}
-    for k in range(1, 5):
+    for k in range(1, 9):
         expected.update({f"synthesize@{k}": 4, f"label@{k}": 3, f"analyze@{k}": 1})
-    assert per_stage(bill) == expected and bill["total"]["requests"] == 40
-    assert bill["total"]["completion_tokens_max"] == 40 * 2048
+    assert per_stage(bill) == expected and bill["total"]["requests"] == 72
+    assert bill["total"]["completion_tokens_max"] == 72 * 2048
     t = bill["total"]
     assert t["usd_max"] == pytest.approx((t["prompt_tokens"] * 0.15 + t["completion_tokens_max"] * 0.60) / 1e6)
     assert bill["price_per_1m"] == {"prompt": 0.15, "completion": 0.60}
-    # The stand-in analysis (teacher.max_tokens long) is in every generation prompt.
-    assert per_stage(bill, "prompt_tokens")["synthesize@1"] > 4 * 2048
+    # The shipped strategy (uncertainty) writes without the analysis; a guided one carries the
+    # stand-in analysis (teacher.max_tokens long) in each of its 4 generation prompts.
+    guided = estimate(config(synthesize={"strategy": "evokd-uncertainty"}), "gpt-4o-mini")
+    assert per_stage(guided, "prompt_tokens")["synthesize@1"] > per_stage(bill, "prompt_tokens")["synthesize@1"] + 4 * 2048
     text = render(bill)
     total = next(line for line in text.splitlines() if line.startswith("total"))
-    assert total.split()[:2] == ["total", "40"] and "later rounds are bounds" in text.replace("\n  ", " ")
+    assert total.split()[:2] == ["total", "72"] and "later rounds are bounds" in text.replace("\n  ", " ")
 
 
 @pytest.mark.parametrize("strategy, synthesize, label", [
@@ -101,7 +103,7 @@ def test_cli_prints_the_bill(monkeypatch):
     result = CliRunner().invoke(app, ["estimate", "--model", "gpt-4o-mini", "--json"])
     assert result.exit_code == 0, result.output
     bill = json.loads(result.stdout)
-    assert bill["total"]["requests"] == 40 and bill["model"] == "gpt-4o-mini"
+    assert bill["total"]["requests"] == 72 and bill["model"] == "gpt-4o-mini"
 
 
 @pytest.mark.slow

@@ -48,3 +48,14 @@ def test_a_failing_stage_keeps_its_exit_code(tmp_path):
     failed = stage("synthesize", "1", cwd=tmp_path)
     assert failed.returncode == 2, failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_the_fast_exit_flushes_what_was_written_but_not_ended():
+    """stdout under a pipe is block-buffered: without the flush in `_exit_done`, text written
+    without a newline would be lost by `os._exit`."""
+    code = ("import sys; sys.stdout.write('partial, no newline'); sys.stderr.write('err, no newline'); "
+            "from evokd.rounds.stage import _exit_done; _exit_done(); print('never')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert proc.returncode == 0
+    assert proc.stdout == "partial, no newline" and proc.stderr.endswith("err, no newline")
